@@ -1,0 +1,31 @@
+"""Exceptions raised by asa_bulk.
+
+Every exception derives from one root, so callers can catch the whole family::
+
+    AsaBulkError
+    ├── ConfigError            a setting is wrong (bad option value, unknown column, ...)
+    │   └── NoKeysError        no API key anywhere (argument, ASA_API_KEYS/ASA_API_KEY, .env)
+    └── InputError             the items to look up cannot be read at all
+
+Per-item problems (an invalid ASIN, a 404, retries exhausted) are never raised: they become rows
+with a ``status`` and an ``error`` code in the returned DataFrame. No exception message ever
+contains more of an API key than its key_id.
+"""
+
+from __future__ import annotations
+
+
+class AsaBulkError(Exception):
+    """Root of every exception asa_bulk raises."""
+
+
+class ConfigError(AsaBulkError, ValueError):
+    """A setting has a wrong value; the message names the setting and what is allowed."""
+
+
+class NoKeysError(ConfigError):
+    """No API key was given and none was found in the environment or a .env file."""
+
+
+class InputError(AsaBulkError, ValueError):
+    """The input items cannot be read (wrong type, missing column, ...)."""
