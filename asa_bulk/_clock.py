@@ -1,0 +1,46 @@
+"""Time for the runner: the event loop's clock, or a fake one in tests (nothing sleeps for real)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Monotonic seconds and an async sleep on the same time line."""
+
+    def now(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class LoopClock:
+    """The running event loop's monotonic clock."""
+
+    def now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+class FakeClock:
+    """Virtual time for tests: ``sleep`` first lets every ready task run, then jumps ahead.
+
+    A sleep that is cancelled (because something else woke the sleeper first) does not move
+    time, so time only advances when nothing else could happen before the wake-up.
+    """
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.time = start
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self.time
+
+    async def sleep(self, seconds: float) -> None:
+        target = self.time + max(0.0, seconds)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        self.sleeps.append(seconds)
+        self.time = max(self.time, target)
