@@ -1,0 +1,108 @@
+"""The ``asa-bulk`` command: ``products`` (files in, tables out), ``sandbox``, ``demo``.
+
+``main(argv)`` parses and runs a command and returns its exit code; ``run(args)`` is the
+importable coroutine behind ``products``. Data goes to stdout or files; logs, the progress bar
+and the run report go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from asa_bulk._errors import AsaBulkError
+from asa_bulk._keys import RedactingFilter
+
+from ._parser import (
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    LAZY_COMMANDS,
+    build_lazy_parser,
+    build_parser,
+)
+
+__all__ = ["build_parser", "main", "run"]
+
+log = logging.getLogger("asa_bulk.cli")
+
+
+def _configure_logging(verbose: int, quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("asa-bulk: %(levelname)s: %(message)s"))
+    handler.addFilter(RedactingFilter())  # third-party lines too (aiohttp) never show a key
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    if quiet:
+        root.setLevel(logging.WARNING)
+    elif verbose >= 2:
+        root.setLevel(logging.DEBUG)
+    elif verbose == 1:
+        root.setLevel(logging.INFO)
+    else:
+        root.setLevel(logging.WARNING)
+        log.setLevel(logging.INFO)  # our own few progress lines, without the engine's detail
+    logging.captureWarnings(True)
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Run the ``products`` command described by parsed ``args``; returns the exit code."""
+    from ._products import run_products
+
+    return await run_products(args)
+
+
+def _run_lazy(name: str, argv: list[str]) -> int:
+    _, module_name, adder_name, runner_name = LAZY_COMMANDS[name]
+    try:
+        module = importlib.import_module(module_name)
+        adder = getattr(module, adder_name)
+        runner = getattr(module, runner_name)
+    except (ImportError, AttributeError) as exc:
+        print(
+            f"asa-bulk {name}: this command is not available in this installation ({exc})",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    try:
+        args = build_lazy_parser(name, adder).parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    return int(runner(args))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``asa-bulk`` and ``python -m asa_bulk``; returns the exit code."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments and arguments[0] in LAZY_COMMANDS:
+        return _run_lazy(arguments[0], arguments[1:])
+    parser = build_parser()
+    try:
+        args = parser.parse_args(arguments)
+    except SystemExit as exc:  # --help (0) or a usage error (2), already printed
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    _configure_logging(args.verbose, args.quiet)
+    try:
+        return asyncio.run(run(args))
+    except AsaBulkError as exc:
+        print(f"asa-bulk: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        where = (
+            f" are kept in {args.checkpoint}" if args.checkpoint else " are lost (no --checkpoint)"
+        )
+        print(
+            f"asa-bulk: interrupted; results finished so far{where}. "
+            "Re-run the same command to resume.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader of stdout went away (`... | head`): stop quietly, as other tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1

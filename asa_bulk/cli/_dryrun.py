@@ -1,0 +1,133 @@
+"""``--dry-run``: what a run would do, computed locally; nothing is sent."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from asa_bulk._checkpoint import SqliteCheckpoint
+from asa_bulk._errors import NoKeysError
+from asa_bulk._inputs import iter_input_rows
+from asa_bulk._keys import ApiKey
+from asa_bulk._records import CREDITS_PER_REQUEST, DONE_STATUSES, LookupRequest
+from asa_bulk._settings import Settings
+
+from ._readers import InputTable
+
+SHOWN_INVALID: Final = 20
+_ROW_PREFIX: Final = re.compile(r"^row \d+: ")
+
+
+@dataclass
+class DryRun:
+    """The figures ``--dry-run`` prints (and writes with ``--report``)."""
+
+    source: str
+    items: int = 0
+    unique_requests: int = 0
+    duplicates: int = 0
+    invalid: list[tuple[str, str, str]] = field(default_factory=list)  # (where, code, message)
+    already_done: int = 0
+    to_send: int = 0
+    worst_case_credits: int = 0
+    max_credits: int | None = None
+    key_ids: list[str] = field(default_factory=list)
+    key_error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": True,
+            "source": self.source,
+            "items": self.items,
+            "unique_requests": self.unique_requests,
+            "duplicates": self.duplicates,
+            "invalid": len(self.invalid),
+            "invalid_rows": [
+                {"where": where, "error": code, "message": message}
+                for where, code, message in self.invalid
+            ],
+            "from_checkpoint": self.already_done,
+            "to_send": self.to_send,
+            "worst_case_credits": self.worst_case_credits,
+            "max_credits": self.max_credits,
+            "keys": self.key_ids,
+            "key_error": self.key_error,
+        }
+
+    def render(self) -> str:
+        lines = [
+            f"input: {self.source}",
+            f"items: {self.items}",
+            f"unique requests: {self.unique_requests}",
+            f"duplicates: {self.duplicates} (requested once, result copied)",
+            f"invalid rows: {len(self.invalid)} (never sent)",
+        ]
+        for where, code, message in self.invalid[:SHOWN_INVALID]:
+            lines.append(f"  {where}: {code}: {message}")
+        if len(self.invalid) > SHOWN_INVALID:
+            lines.append(f"  ... and {len(self.invalid) - SHOWN_INVALID} more")
+        if self.already_done:
+            lines.append(f"already done in the checkpoint: {self.already_done} (not sent again)")
+        lines.append(f"requests to send: {self.to_send}")
+        cost = f"worst-case cost: {self.worst_case_credits} credits"
+        cost += f" ({CREDITS_PER_REQUEST} per successful product; failures are free)"
+        lines.append(cost)
+        if self.max_credits is not None and self.max_credits < self.worst_case_credits:
+            most = self.max_credits // CREDITS_PER_REQUEST
+            lines.append(
+                f"--max-credits {self.max_credits}: at most {most} requests will be started; "
+                "the rest will be skipped (exit code 1)"
+            )
+        if self.key_error:
+            lines.append(f"keys: none usable: {self.key_error}")
+        else:
+            lines.append(f"keys: {len(self.key_ids)} ({', '.join(self.key_ids)})")
+        lines.append("nothing was sent (dry run)")
+        return "\n".join(lines)
+
+
+def _done_idents(path: str | None) -> set[str]:
+    if path is None or not Path(path).exists():
+        return set()
+    with SqliteCheckpoint(path) as store:
+        return {r.request.ident for r in store.load() if r.status in DONE_STATUSES}
+
+
+def dry_run(
+    table: InputTable,
+    *,
+    settings: Settings,
+    keys: Sequence[ApiKey] | NoKeysError,
+    checkpoint: str | None,
+) -> DryRun:
+    """Validate every row and the keys' format and count what a real run would send."""
+    result = DryRun(source=table.source, max_credits=settings.max_credits)
+    requests: set[LookupRequest] = set()
+    rows = iter_input_rows(
+        table.frame,
+        domain=settings.domain,
+        language=settings.language,
+        country=settings.country,
+    )
+    for row in rows:
+        result.items += 1
+        if row.request is None:
+            message = _ROW_PREFIX.sub("", row.message or "")
+            result.invalid.append((table.where(row.index), row.error or "invalid", message))
+        elif row.request in requests:
+            result.duplicates += 1
+        else:
+            requests.add(row.request)
+    done = _done_idents(checkpoint)
+    result.unique_requests = len(requests)
+    result.already_done = sum(1 for request in requests if request.ident in done)
+    result.to_send = result.unique_requests - result.already_done
+    result.worst_case_credits = result.to_send * CREDITS_PER_REQUEST
+    if isinstance(keys, NoKeysError):
+        result.key_error = str(keys)
+    else:
+        result.key_ids = [key.key_id for key in keys]
+    return result

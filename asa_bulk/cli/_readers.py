@@ -1,0 +1,261 @@
+"""Input files to one table: ``asin`` plus the optional ``domain``/``language``/``country``.
+
+Formats: ``.txt`` (one ASIN or URL a line; blank lines, ``#`` comments and an ``asin`` header
+line are skipped), ``.csv``/``.tsv`` (a header row; UTF-8 with or without BOM, ``\\n`` or
+``\\r\\n``), ``.jsonl`` (one object, or one bare string, a line), ``.parquet``; ``.gz`` for the
+text formats; ``-`` reads stdin and guesses the format from its first line. Nothing is
+validated here beyond the file's structure: bad items become ``invalid`` rows downstream.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Final
+
+import pandas as pd
+
+from asa_bulk._errors import InputError
+
+#: Per-row marketplace columns honoured in table inputs (matched case-insensitively).
+ROW_COLUMNS: Final = ("domain", "language", "country")
+
+_SUFFIXES: Final = {
+    ".txt": "txt",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+_LOOKS_LIKE_ITEM: Final = re.compile(r"^[A-Za-z0-9]{10}$|/")
+
+
+@dataclass(frozen=True)
+class InputTable:
+    """What was read: the items and, per item, where it came from (for messages)."""
+
+    frame: pd.DataFrame  # columns: asin, then any of domain/language/country; object dtype
+    source: str  # the path, or "stdin"
+    format: str
+    lines: list[int] | None  # 1-based file line of each item (None: parquet)
+
+    def where(self, index: int) -> str:
+        """``line 12`` (text formats) or ``row 12`` (parquet) for the item at ``index``."""
+        if self.lines is not None:
+            return f"line {self.lines[index]}"
+        return f"row {index + 1}"
+
+
+def detect_format(path: str, explicit: str | None) -> str:
+    """The format named by ``--input-format``, else by the file extension (``.gz`` ignored)."""
+    if explicit:
+        return explicit
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+    fmt = _SUFFIXES.get(suffixes[-1]) if suffixes else None
+    if fmt is None:
+        raise InputError(
+            f"cannot tell the format of {path!r} from its extension; name it .txt, .csv, .tsv, "
+            ".jsonl or .parquet, or pass --input-format {txt,csv,tsv,jsonl,parquet}"
+        )
+    return fmt
+
+
+def sniff_format(text: str, column: str | None) -> str:
+    """Guess stdin's format from its first non-blank line."""
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if first.startswith(("{", '"')):
+        return "jsonl"
+    wanted = (column or "asin").lower()
+    for sep, fmt in (("\t", "tsv"), (",", "csv")):
+        if sep in first and wanted in (
+            cell.strip().strip('"').lower() for cell in first.split(sep)
+        ):
+            return fmt
+    return "txt"
+
+
+def _read_bytes(path: str, stdin: BinaryIO | None) -> bytes:
+    if path == "-":
+        return (stdin or sys.stdin.buffer).read()
+    file = Path(path)
+    if not file.exists():
+        raise InputError(f"input file not found: {path}")
+    if file.is_dir():
+        raise InputError(f"input {path} is a directory, not a file")
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read input {path}: {exc.strerror or exc}") from None
+    if path.lower().endswith(".gz"):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as exc:
+            raise InputError(f"input {path} is not valid gzip: {exc}") from None
+    return data
+
+
+def _decode(data: bytes, source: str) -> str:
+    try:
+        return data.decode("utf-8-sig")  # drops the BOM spreadsheets write
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"input {source} is not UTF-8 text (byte {exc.start}); save it as UTF-8 "
+            "(Excel: 'CSV UTF-8')"
+        ) from None
+
+
+def _read_txt(text: str) -> tuple[list[dict[str, Any]], list[int]]:
+    rows: list[dict[str, Any]] = []
+    lines: list[int] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        item = line.strip()
+        if not item or item.startswith("#"):
+            continue
+        if not rows and item.lower() == "asin":  # a header line, as spreadsheets export
+            continue
+        rows.append({"asin": item})
+        lines.append(number)
+    return rows, lines
+
+
+def _read_delimited(
+    text: str, fmt: str, column: str | None
+) -> tuple[list[dict[str, Any]], list[int]]:
+    reader = csv.reader(
+        io.StringIO(text, newline=""), dialect="excel-tab" if fmt == "tsv" else "excel"
+    )
+    try:
+        header = next((row for row in reader if any(cell.strip() for cell in row)), None)
+        if header is None:
+            return [], []
+        names = [cell.strip() for cell in header]
+        rows: list[dict[str, Any]] = []
+        lines: list[int] = []
+        start = reader.line_num
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                start = reader.line_num
+                continue  # blank line
+            # Short rows: missing cells are absent (NA); cells past the header are dropped.
+            rows.append(dict(zip(names, row, strict=False)))
+            lines.append(start + 1)
+            start = reader.line_num
+    except csv.Error as exc:
+        raise InputError(f"malformed {fmt} near line {reader.line_num}: {exc}") from None
+    if column is None and _headerless(names):
+        # A single column of bare ASINs without a header: the "header" is the first item.
+        only = names[0]
+        return [{"asin": only}, *({"asin": row.get(only)} for row in rows)], [1, *lines]
+    return rows, lines
+
+
+def _headerless(names: list[str]) -> bool:
+    if len(names) != 1 or names[0].lower() == "asin":
+        return False
+    return bool(_LOOKS_LIKE_ITEM.search(names[0]))
+
+
+def _read_jsonl(text: str, source: str) -> tuple[list[dict[str, Any]], list[int]]:
+    rows: list[dict[str, Any]] = []
+    lines: list[int] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{source} line {number} is not JSON: {exc.msg}") from None
+        rows.append(value if isinstance(value, dict) else {"asin": value})
+        lines.append(number)
+    return rows, lines
+
+
+def _read_parquet(data: bytes, source: str) -> pd.DataFrame:
+    try:
+        import pyarrow  # noqa: F401  (only to give a clear error when it is missing)
+    except ImportError:
+        raise InputError(
+            f"reading {source} needs pyarrow: pip install 'asa-bulk[parquet]'"
+        ) from None
+    try:
+        frame: pd.DataFrame = pd.read_parquet(io.BytesIO(data))
+    except Exception as exc:  # pyarrow raises several unrelated types for a bad file
+        raise InputError(f"{source} is not a readable parquet file: {exc}") from None
+    return frame
+
+
+def _pick(columns: list[str], wanted: str) -> str | None:
+    if wanted in columns:
+        return wanted
+    matches = [name for name in columns if name.strip().lower() == wanted.strip().lower()]
+    return matches[0] if len(matches) == 1 else None
+
+
+def _select(frame: pd.DataFrame, column: str | None, source: str) -> pd.DataFrame:
+    """Keep the item column (renamed ``asin``) and the per-row marketplace columns."""
+    names = [str(name) for name in frame.columns]
+    frame = frame.set_axis(names, axis=1).reset_index(drop=True)
+    wanted = column or "asin"
+    found = _pick(names, wanted)
+    if found is None:
+        hint = "" if column else " (name it with --column)"
+        raise InputError(
+            f"no column {wanted!r} in {source}{hint}; its columns are: "
+            + (", ".join(repr(name) for name in names) or "none")
+        )
+    out: pd.DataFrame = pd.DataFrame({"asin": frame[found].astype(object).to_numpy()})
+    for extra in ROW_COLUMNS:
+        match = _pick(names, extra)
+        if match is not None and match != found:
+            out[extra] = frame[match].astype(object).to_numpy()
+    return out
+
+
+def read_input(
+    path: str,
+    *,
+    column: str | None = None,
+    input_format: str | None = None,
+    stdin: BinaryIO | None = None,
+) -> InputTable:
+    """Read ``path`` (or stdin for ``-``) into an :class:`InputTable`.
+
+    Raises :class:`InputError` for a missing/unreadable/empty file, an unknown column or a
+    malformed file; never for a bad item (those are judged later, row by row).
+    """
+    source = "stdin" if path == "-" else path
+    fmt = None if path == "-" and input_format is None else detect_format(path, input_format)
+    data = _read_bytes(path, stdin)
+    lines: list[int] | None
+    if fmt == "parquet":
+        frame = _read_parquet(data, source)
+        lines = None
+    else:
+        text = _decode(data, source)
+        fmt = fmt or sniff_format(text, column)
+        if fmt == "txt":
+            if column is not None:
+                raise InputError("--column applies to csv, tsv, jsonl and parquet input, not txt")
+            rows, lines = _read_txt(text)
+        elif fmt == "jsonl":
+            rows, lines = _read_jsonl(text, source)
+        else:
+            rows, lines = _read_delimited(text, fmt, column)
+        frame = pd.DataFrame.from_records(rows) if rows else pd.DataFrame({"asin": []})
+        if not rows and fmt in ("csv", "tsv"):
+            frame = pd.DataFrame()
+    if len(frame) == 0:
+        raise InputError(f"input {source} is empty: no items to look up")
+    table = _select(frame, column, source) if fmt != "txt" else frame.astype(object)
+    return InputTable(frame=table, source=source, format=fmt, lines=lines)
