@@ -1,0 +1,68 @@
+"""An offline Amazon Scraper API: a real aiohttp server with deterministic fixtures.
+
+Use it to develop and test against the documented API without a key, credits or network::
+
+    from asa_bulk.sandbox import serve, make_test_keys
+
+    async with serve(fixed_latency=0, plan="free") as sb:
+        key = make_test_keys(1)[0]
+        ...  # GET f"{sb.base_url}/api/v1/amazon/product?query=B09HN3Q81F&api_key={key}"
+        print(sb.stats.billed_total)
+
+``serve_in_thread()`` does the same from sync code; the pytest plugin adds the ``asa_sandbox``
+and ``asa_sandbox_factory`` fixtures. Names are imported lazily so that loading the pytest plugin
+(which lives in this package) does not import aiohttp.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._auth import make_test_keys
+    from ._command import add_sandbox_arguments, run_sandbox_command
+    from ._serve import Sandbox, serve, serve_in_thread
+    from ._settings import FAULT_STATUS, PLAN_LIMITS, KeyLimits, SandboxSettings
+    from ._state import SandboxStats
+
+__all__ = [
+    "FAULT_STATUS",
+    "PLAN_LIMITS",
+    "KeyLimits",
+    "Sandbox",
+    "SandboxSettings",
+    "SandboxStats",
+    "add_sandbox_arguments",
+    "make_test_keys",
+    "run_sandbox_command",
+    "serve",
+    "serve_in_thread",
+]
+
+_HOME = {
+    "FAULT_STATUS": "_settings",
+    "PLAN_LIMITS": "_settings",
+    "KeyLimits": "_settings",
+    "Sandbox": "_serve",
+    "SandboxSettings": "_settings",
+    "SandboxStats": "_state",
+    "add_sandbox_arguments": "_command",
+    "make_test_keys": "_auth",
+    "run_sandbox_command": "_command",
+    "serve": "_serve",
+    "serve_in_thread": "_serve",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
