@@ -10,8 +10,19 @@ Use it to develop and test against the documented API without a key, credits or 
         print(sb.stats.billed_total)
 
 ``serve_in_thread()`` does the same from sync code; the pytest plugin adds the ``asa_sandbox``
-and ``asa_sandbox_factory`` fixtures. Names are imported lazily so that loading the pytest plugin
-(which lives in this package) does not import aiohttp.
+and ``asa_sandbox_factory`` fixtures; ``asa-bulk sandbox`` / ``python -m asa_bulk.sandbox``
+serves from a shell. Names are imported lazily so that loading the pytest plugin (which lives
+in this package) does not import aiohttp.
+
+Documented fixture rules (deterministic, no network, no data files):
+
+- A product is generated from a hash of ASIN + domain: identical requests get identical bytes,
+  prices come in the marketplace's currency (JPY/INR as whole numbers), a few prices are null.
+- An ASIN whose last three characters are ``404`` always answers 404 ``product_not_found``
+  (``"retryable": false``); ``not_found_rate`` adds a hash-chosen share of ASIN+domain pairs.
+- A search query containing ``zzzz`` answers 200 with ``products: []`` and ``no_results: true``.
+- Only ``asa_test_`` + 24 letters/digits keys are accepted unless ``keys=[...]`` is given.
+- Search results carry ASINs whose product pages agree with them (title, price, rating).
 """
 
 from __future__ import annotations

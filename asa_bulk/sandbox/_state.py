@@ -13,7 +13,9 @@ class SandboxStats:
     """A snapshot of what the sandbox has seen since start (or the last ``reset_stats()``).
 
     ``billed`` counts 2xx product answers per ``(asin, domain)`` (batch items included), so
-    ``max(billed.values()) == 1`` proves nothing was fetched twice.
+    ``max(billed.values()) == 1`` proves nothing was fetched twice. In ``status_counts`` a
+    status of 0 means the connection was dropped (the ``reset`` fault). ``rate_limited`` counts
+    every 429 sent, injected ones included.
     """
 
     requests: int = 0
