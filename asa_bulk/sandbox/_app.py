@@ -15,8 +15,11 @@ import socket
 import struct
 import time
 from typing import Final
+from urllib.parse import quote_plus
 
 from aiohttp import web
+
+from asa_bulk._keys import redact
 
 from ._auth import KeyBook, extract_key, mask
 from ._batches import BatchStore
@@ -83,7 +86,7 @@ class SandboxApp:
             self._style,
             status,
             code,
-            message,
+            redact(message),  # messages echo parameters, and someone will paste a key into one
             retry_after=retry_after,
             retryable=retryable,
             extra_headers=extra_headers,
@@ -246,7 +249,7 @@ class SandboxApp:
             body = search_body(p, self.shape(p.query))
             self.ledger.charge(cost, pages=p.pages)
             return self._ok(
-                key_id, gate, body, cost, f"https://www.amazon.{p.domain}/s?k={p.query}"
+                key_id, gate, body, cost, f"https://www.amazon.{p.domain}/s?k={quote_plus(p.query)}"
             )
         finally:
             gate.release()

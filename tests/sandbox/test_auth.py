@@ -105,3 +105,20 @@ def test_make_test_keys_are_distinct_well_formed_and_deterministic() -> None:
     assert all(
         k.startswith("asa_test_") and len(k) == 33 and k[9:].isalnum() and k.isascii() for k in keys
     )
+
+
+async def test_no_response_ever_contains_a_full_key(http: aiohttp.ClientSession) -> None:
+    async with serve(
+        fixed_latency=0, keys=KEYS[:2], revoked=[KEYS[1]], concurrency=1, credits=5
+    ) as sb:
+        replies = [
+            await get(http, sb.base_url, params=Q),
+            await get(http, sb.base_url, params=Q),  # 402
+            await get(http, sb.base_url, params=Q, key=KEYS[1]),  # revoked
+            await get(http, sb.base_url, params=Q, key=KEYS[2]),  # unknown
+            await get(http, sb.base_url, params={"query": KEYS[0]}),  # a key pasted as the query
+        ]
+    assert [r.status for r in replies] == [200, 402, 401, 401, 400]
+    for reply in replies:
+        text = reply.raw.decode() + "".join(f"{k}{v}" for k, v in reply.headers.items())
+        assert not any(key in text for key in KEYS)

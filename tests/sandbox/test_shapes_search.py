@@ -118,6 +118,17 @@ async def test_search_result_matches_the_product_page(http: aiohttp.ClientSessio
     )
 
 
+async def test_search_echoes_unicode_queries(http: aiohttp.ClientSession) -> None:
+    async with serve(fixed_latency=0) as sb:
+        reply = await get(
+            http, sb.base_url, path=SEARCH, params={"query": "Kopfhörer\r\nX-Evil: 1"}
+        )
+    assert reply.status == 200
+    assert reply.json["query"] == "Kopfhörer\r\nX-Evil: 1"
+    assert "X-Evil" not in reply.headers
+    assert reply.headers["Asa-Resolved-Url"].endswith("s?k=Kopfh%C3%B6rer%0D%0AX-Evil%3A+1")
+
+
 async def test_search_no_results_rule(http: aiohttp.ClientSession) -> None:
     async with serve(fixed_latency=0) as sb:
         reply = await get(http, sb.base_url, path=SEARCH, params={"query": "qwzzzzx gadget"})
