@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from asa_bulk._errors import AsaBulkError
 from asa_bulk._keys import RedactingFilter
@@ -28,25 +29,25 @@ from ._parser import (
 
 __all__ = ["build_parser", "main", "run"]
 
-log = logging.getLogger("asa_bulk.cli")
 
-
-def _configure_logging(verbose: int, quiet: bool) -> None:
+@contextlib.contextmanager
+def _logging_to_stderr(verbose: int, quiet: bool) -> Iterator[None]:
+    """Log lines go to stderr for the command's duration (the previous setup is restored, so
+    calling main() in-process, e.g. from tests, leaves logging as it was)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("asa-bulk: %(levelname)s: %(message)s"))
     handler.addFilter(RedactingFilter())  # third-party lines too (aiohttp) never show a key
     root = logging.getLogger()
+    saved = root.handlers[:], root.level
     root.handlers[:] = [handler]
-    if quiet:
-        root.setLevel(logging.WARNING)
-    elif verbose >= 2:
-        root.setLevel(logging.DEBUG)
-    elif verbose == 1:
-        root.setLevel(logging.INFO)
-    else:
-        root.setLevel(logging.WARNING)
-        log.setLevel(logging.INFO)  # our own few progress lines, without the engine's detail
-    logging.captureWarnings(True)
+    # Default WARNING keeps a usage error to one line; -v adds INFO, -vv DEBUG.
+    level = logging.WARNING if quiet or verbose == 0 else logging.INFO
+    root.setLevel(logging.DEBUG if verbose >= 2 and not quiet else level)
+    try:
+        yield
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -85,9 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(arguments)
     except SystemExit as exc:  # --help (0) or a usage error (2), already printed
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    _configure_logging(args.verbose, args.quiet)
     try:
-        return asyncio.run(run(args))
+        with _logging_to_stderr(args.verbose, args.quiet):
+            return asyncio.run(run(args))
     except AsaBulkError as exc:
         print(f"asa-bulk: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

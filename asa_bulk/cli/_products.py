@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -125,20 +126,25 @@ async def run_products(args: argparse.Namespace) -> int:
     import asa_bulk  # the engine (aiohttp and friends) only when something is sent
 
     progress = args.progress if args.progress is not None else sys.stderr.isatty()
+    # Opened here rather than by the engine so that it is closed in every case (Ctrl-C too).
     store = SqliteCheckpoint(args.checkpoint) if args.checkpoint else None
     try:
-        frame: pd.DataFrame = await asa_bulk.fetch_products(
-            table.frame,
-            keys=keys,
-            progress=progress,
-            raw=args.raw,
-            checkpoint=store,
-            env_file=args.env_file,
-            **_engine_options(args),
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", asa_bulk.RunStoppedWarning)
+            frame: pd.DataFrame = await asa_bulk.fetch_products(
+                table.frame,
+                keys=keys,
+                progress=progress,
+                raw=args.raw,
+                checkpoint=store,
+                env_file=args.env_file,
+                **_engine_options(args),
+            )
     finally:
         if store is not None:
             store.close()  # every record is already committed; this folds the WAL back in
+    for warning in caught:  # one clean log line each instead of "file:line: Warning: ..."
+        log.warning("%s", warning.message)
     return finish(args, frame)
 
 
@@ -162,7 +168,7 @@ def finish(args: argparse.Namespace, frame: pd.DataFrame) -> int:
     if skipped:
         reasons = frame.loc[frame["status"] == "skipped", "error"].value_counts(dropna=False)
         why = ", ".join(f"{reason}: {count}" for reason, count in reasons.items())
-        log.warning("%d row(s) skipped (%s); exit code 1", skipped, why)
+        log.warning("%d row(s) skipped (%s): exit code 1", skipped, why)
     if args.report is not None:
         write_report(args.report, json.loads(json.dumps(summary, default=str)), extra)
     return code
