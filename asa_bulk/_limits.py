@@ -12,6 +12,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+#: Float slack: after waiting exactly "until the next token", refilling can land a hair short of
+#: 1.0; without slack the pool would report a wait of ~0 s forever.
+_EPS = 1e-9
+
 _FRACTION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*/\s*([0-9]*\.?[0-9]+)\s*$")
 
 
@@ -41,12 +45,12 @@ class TokenBucket:
     def available(self, now: float) -> float:
         """Tokens available at ``now`` (may be fractional)."""
         self._refill(now)
-        return self.tokens
+        return self.tokens + _EPS
 
     def wait_time(self, now: float) -> float:
         """Seconds until one whole token is available (0 when one is)."""
         self._refill(now)
-        return 0.0 if self.tokens >= 1.0 else (1.0 - self.tokens) / self.rate
+        return 0.0 if self.tokens + _EPS >= 1.0 else (1.0 - self.tokens) / self.rate
 
     def take(self, now: float) -> None:
         """Spend one token; the caller checked :meth:`wait_time` first."""

@@ -15,3 +15,29 @@ def hermetic_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if name.startswith("ASA_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
+
+
+def _patch_aioresponses_for_aiohttp_314() -> None:
+    """aioresponses 0.7.9 builds responses without the ``stream_writer`` argument that aiohttp
+    3.14 made required (pnuckowski/aioresponses#289, fix pending in PR #288). aiohttp 3.14 is a
+    security release, so rather than pin aiohttp below it, give the mock a stand-in writer."""
+    import inspect
+
+    import aioresponses.core
+    from aiohttp import ClientResponse
+
+    if "stream_writer" not in inspect.signature(ClientResponse.__init__).parameters:
+        return
+
+    class _SentWriter:
+        output_size = 0  # the mocked request is already "sent"
+
+    class _CompatResponse(ClientResponse):
+        def __init__(self, method: str, url: object, **kwargs: object) -> None:
+            kwargs.setdefault("stream_writer", _SentWriter())
+            super().__init__(method, url, **kwargs)  # type: ignore[arg-type]
+
+    aioresponses.core.ClientResponse = _CompatResponse  # type: ignore[misc]
+
+
+_patch_aioresponses_for_aiohttp_314()

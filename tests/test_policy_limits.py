@@ -77,10 +77,10 @@ def test_token_bucket_rate_and_burst() -> None:
     bucket.take(0.0)
     assert bucket.wait_time(0.0) == pytest.approx(0.5)
     assert bucket.wait_time(0.5) == 0.0
-    assert bucket.available(100.0) == 2.0  # never more than the burst capacity
+    assert bucket.available(100.0) == pytest.approx(2.0)  # never more than the burst capacity
     bucket.set_rate(10.0, now=100.0)
     assert bucket.capacity == 10.0
-    assert bucket.available(100.0) == 2.0  # raising the rate does not mint tokens
+    assert bucket.available(100.0) == pytest.approx(2.0)  # raising the rate does not mint tokens
     assert TokenBucket.full(0.5, now=0.0).capacity == 1.0
 
 
@@ -108,3 +108,13 @@ def test_retry_after_seconds_and_date() -> None:
     assert parse_retry_after(None) is None
     assert parse_retry_after("soon") is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
+
+
+def test_token_bucket_float_slack_never_reports_a_zero_wait_forever() -> None:
+    bucket = TokenBucket.full(3.0, now=0.0)
+    now = 0.0
+    for _ in range(1000):
+        wait = bucket.wait_time(now)
+        now += wait
+        assert bucket.wait_time(now) == 0.0  # after waiting as told, a token is there
+        bucket.take(now)

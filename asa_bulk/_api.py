@@ -1,0 +1,194 @@
+"""The public entry points: ``fetch_products`` (async) and ``fetch_products_sync``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+import warnings
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import pandas as pd
+
+from ._clock import Clock, LoopClock
+from ._frame import build_frame
+from ._inputs import iter_input_rows
+from ._keypool import KeyPool
+from ._keys import REDACTOR, ApiKey, resolve_keys
+from ._plan import Plan
+from ._policy import RetryPolicy
+from ._progress import ProgressBar
+from ._runner import STOP_MESSAGES, Runner
+from ._settings import DEFAULT_CONCURRENCY, DEFAULT_RPS, resolve_settings
+from ._summary import build_summary
+
+if TYPE_CHECKING:
+    from ._checkpoint import CheckpointStore
+
+
+class RunStoppedWarning(UserWarning):
+    """The run stopped before every row finished (no usable key, credits or budget exhausted)."""
+
+
+async def fetch_products(
+    items: Iterable[Any] | pd.DataFrame,
+    *,
+    keys: Iterable[str | ApiKey] | str | None = None,
+    base_url: str | None = None,
+    domain: str | None = None,
+    language: str | None = None,
+    country: str | None = None,
+    concurrency: int | None = None,
+    rps: float | None = None,
+    timeout: float | None = None,
+    max_attempts: int | None = None,
+    max_item_seconds: float | None = None,
+    progress: bool = True,
+    auth: str | None = None,
+    raw: bool = False,
+    checkpoint: str | os.PathLike[str] | CheckpointStore | None = None,
+    max_credits: int | None = None,
+    retry_delay_scale: float | None = None,
+    env_file: str | os.PathLike[str] | None = ".env",
+    session: aiohttp.ClientSession | None = None,
+    clock: Clock | None = None,
+    seed: int | None = None,
+) -> pd.DataFrame:
+    """Look up many products; return one DataFrame row per input item, in input order.
+
+    ``items`` are ASINs or Amazon product URLs, or a DataFrame with an ``asin`` column (and
+    optional per-row ``domain``/``language``/``country``). Every option left at None is read
+    from its ``ASA_*`` environment variable, then from ``env_file``, then defaults (see the
+    README's configuration table). ``concurrency``/``rps`` are per key; left unset they start at
+    the Free plan's limits (10 in flight, 2/s) and follow the service's ``Asa-Concurrency`` and
+    ``Asa-Rps`` headers. ``checkpoint`` (a path or a store) records each finished request as it
+    arrives; a re-run with the same checkpoint does not send (or pay for) finished ones again.
+    ``max_credits`` never lets billed credits pass that number. ``session`` may be your own
+    aiohttp session (it is not closed); ``clock``/``seed``/``retry_delay_scale`` are for tests.
+
+    Raises :class:`ConfigError`/:class:`NoKeysError`/:class:`InputError` before anything is sent.
+    Per-item problems never raise: they are rows with ``status`` and ``error``.
+    """
+    settings = resolve_settings(
+        {
+            "base_url": base_url,
+            "domain": domain,
+            "language": language,
+            "country": country,
+            "concurrency": concurrency,
+            "rps": rps,
+            "timeout": timeout,
+            "max_attempts": max_attempts,
+            "max_item_seconds": max_item_seconds,
+            "auth": auth,
+            "max_credits": max_credits,
+            "retry_delay_scale": retry_delay_scale,
+        },
+        env_file=env_file,
+    )
+    api_keys = resolve_keys(keys, env_file=env_file)
+    REDACTOR.add(api_keys)  # from here on, any text that might hold a key is masked
+    rows = iter_input_rows(
+        items, domain=settings.domain, language=settings.language, country=settings.country
+    )
+    store = _open_store(checkpoint)
+    clock = clock or LoopClock()
+    started_at = datetime.now(timezone.utc)
+    started = time.perf_counter()
+    bar = ProgressBar(enabled=progress, total=_length(items), keys=len(api_keys))
+    try:
+        plan = Plan(
+            rows,
+            checkpointed=store.load() if store is not None else (),
+            on_progress=bar.advance,
+            on_record=store.record if store is not None else None,
+        )
+        pool = KeyPool(
+            api_keys,
+            concurrency=settings.concurrency or DEFAULT_CONCURRENCY,
+            rps=settings.rps or DEFAULT_RPS,
+            pin_concurrency=settings.concurrency is not None,
+            pin_rps=settings.rps is not None,
+            now=clock.now(),
+        )
+        bar.attach(pool)
+        policy = RetryPolicy(
+            max_attempts=settings.max_attempts,
+            max_item_seconds=settings.max_item_seconds,
+            delay_scale=settings.retry_delay_scale,
+        )
+        own_session = session is None
+        # The pool enforces every limit, so the connector must not add a cap of its own.
+        http = session or aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        try:
+            runner = Runner(
+                session=http,
+                pool=pool,
+                settings=settings,
+                policy=policy,
+                clock=clock,
+                sink=plan.record,
+                rng=random.Random(seed),
+            )
+            await runner.run(plan.requests())
+        finally:
+            if own_session:
+                await http.close()
+    finally:
+        bar.close()
+        if store is not None and isinstance(checkpoint, (str, os.PathLike)):
+            store.close()  # a store object passed in belongs to the caller
+    frame = build_frame(plan.rows, plan.results, raw=raw)
+    frame.attrs["run"] = build_summary(
+        statuses=frame["status"].astype(str),
+        unique_requests=len(plan.results),
+        duplicates=plan.duplicates,
+        from_checkpoint=plan.from_checkpoint,
+        counters=runner.counters,
+        pool=pool,
+        stop_reason=runner.stop_reason,
+        started_at=started_at,
+        wall_seconds=time.perf_counter() - started,
+        base_url=settings.base_url,
+    )
+    if runner.stop_reason is not None:
+        skipped = int((frame["status"] == "skipped").sum())
+        warnings.warn(
+            f"the run stopped early: {STOP_MESSAGES.get(runner.stop_reason, runner.stop_reason)}; "
+            f"{skipped} row(s) are 'skipped' (error={runner.stop_reason!r}), finished rows keep "
+            "their results",
+            RunStoppedWarning,
+            stacklevel=2,
+        )
+    return frame
+
+
+def fetch_products_sync(items: Iterable[Any] | pd.DataFrame, **options: Any) -> pd.DataFrame:
+    """Blocking :func:`fetch_products`. Inside a running event loop (Jupyter), the run goes to a
+    worker thread with its own loop, so it works in a notebook cell without nest_asyncio."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(fetch_products(items, **options))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="asa_bulk") as executor:
+        return executor.submit(lambda: asyncio.run(fetch_products(items, **options))).result()
+
+
+def _length(items: object) -> int | None:
+    try:
+        return len(items)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+def _open_store(checkpoint: object) -> CheckpointStore | None:
+    if checkpoint is None:
+        return None
+    from ._checkpoint import open_checkpoint
+
+    return open_checkpoint(checkpoint)  # type: ignore[arg-type]

@@ -1,0 +1,174 @@
+"""One lookup: send one request with one key, read the answer, classify it into an Outcome.
+
+It never sleeps, never picks a key and never touches pandas. It never keeps aiohttp's
+exceptions or request objects either: their reprs carry the request headers and URL, i.e. the
+key. Everything that leaves this module has been through :func:`redact`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Final
+
+import aiohttp
+
+from ._keys import ApiKey, redact
+from ._limits import parse_limit_header, parse_retry_after
+from ._policy import TRANSIENT, Action, Rule, classify
+from ._records import LookupRequest
+from ._settings import AuthMode
+
+PRODUCT_PATH: Final = "/api/v1/amazon/product"
+USER_AGENT: Final = "asa-bulk/0.1 (+aiohttp)"
+_MAX_MESSAGE: Final = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The classified answer to one request."""
+
+    rule: Rule
+    http_status: int | None = None
+    error: str | None = None
+    message: str | None = None
+    request_id: str | None = None
+    retry_after: float | None = None
+    concurrency_limit: float | None = None
+    rps_limit: float | None = None
+    latency_ms: float = 0.0
+    body: dict[str, Any] | None = None
+
+    @property
+    def action(self) -> Action:
+        return self.rule.action
+
+
+def _error_fields(body: object) -> tuple[str | None, str | None, bool | None]:
+    """(code, message, retryable) from either documented error shape, leniently.
+
+    Flat: ``{"error": "rate_limited", "message": ...}``; nested (CLI README):
+    ``{"error": {"code": "INVALID_PARAMS", "message": ..., "hint": ...}}``.
+    """
+    if not isinstance(body, dict):
+        return None, None, None
+    error = body.get("error")
+    message = body.get("message")
+    if isinstance(error, dict):
+        message = error.get("message", message)
+        hint = error.get("hint")
+        if isinstance(hint, str) and isinstance(message, str):
+            message = f"{message} ({hint})"
+        error = error.get("code")
+    retryable = body.get("retryable")
+    return (
+        error if isinstance(error, str) and error else None,
+        message if isinstance(message, str) else None,
+        retryable if isinstance(retryable, bool) else None,
+    )
+
+
+def _clean(text: str | None) -> str | None:
+    if text is None:
+        return None
+    text = redact(text)
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
+
+
+def build_request(
+    base_url: str, request: LookupRequest, key: ApiKey, auth: AuthMode
+) -> tuple[str, dict[str, str], dict[str, str]]:
+    """(url, params, headers) for one product lookup."""
+    params = request.params()
+    headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+    if auth == "query":
+        params["api_key"] = key.secret
+    else:
+        headers["Authorization"] = f"Bearer {key.secret}"
+    return base_url + PRODUCT_PATH, params, headers
+
+
+async def lookup(
+    session: aiohttp.ClientSession,
+    base_url: str,
+    request: LookupRequest,
+    key: ApiKey,
+    *,
+    auth: AuthMode,
+    timeout: float,
+) -> Outcome:
+    """Send one product lookup and classify the answer. Never raises for network or HTTP errors."""
+    url, params, headers = build_request(base_url, request, key, auth)
+    started = time.perf_counter()
+    try:
+        async with session.get(
+            url, params=params, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
+        ) as response:
+            raw = await response.read()
+            status = response.status
+            resp_headers = response.headers
+    except asyncio.TimeoutError:
+        return Outcome(
+            TRANSIENT,
+            error="timeout",
+            message=f"no complete answer within {timeout:g} s",
+            latency_ms=(time.perf_counter() - started) * 1000,
+        )
+    except (aiohttp.ClientError, OSError) as exc:
+        # Only the exception's type and text survive, redacted: never the object (it holds the URL).
+        return Outcome(
+            TRANSIENT,
+            error="connection_error",
+            message=_clean(f"{type(exc).__name__}: {exc}"),
+            latency_ms=(time.perf_counter() - started) * 1000,
+        )
+    latency_ms = (time.perf_counter() - started) * 1000
+    request_id = resp_headers.get("X-Request-Id")
+    try:
+        body: object = json.loads(raw) if raw else None
+    except ValueError:
+        body = None
+        not_json = True
+    else:
+        not_json = False
+    if 200 <= status < 300:
+        if not isinstance(body, dict):
+            # Billed but unusable; not retried, since a retry would be billed again.
+            return Outcome(
+                Rule(Action.GIVE_UP),
+                http_status=status,
+                error="invalid_response",
+                message=_clean(f"HTTP {status} with a body that is not a JSON object"),
+                request_id=request_id,
+                latency_ms=latency_ms,
+            )
+        return Outcome(
+            Rule(Action.OK),
+            http_status=status,
+            request_id=request_id or _str_or_none(body.get("request_id")),
+            concurrency_limit=parse_limit_header(resp_headers.get("Asa-Concurrency")),
+            rps_limit=parse_limit_header(resp_headers.get("Asa-Rps")),
+            latency_ms=latency_ms,
+            body=body,
+        )
+    code, message, retryable = _error_fields(body)
+    if not_json and message is None:
+        snippet = raw[:80].decode("utf-8", "replace").strip()
+        message = f"HTTP {status} with a body that is not JSON: {snippet!r}"
+    if isinstance(body, dict) and request_id is None:
+        request_id = _str_or_none(body.get("request_id"))
+    return Outcome(
+        classify(status, code, retryable=retryable),
+        http_status=status,
+        error=(code.lower() if code else f"http_{status}"),
+        message=_clean(message),
+        request_id=request_id,
+        retry_after=parse_retry_after(resp_headers.get("Retry-After")),
+        latency_ms=latency_ms,
+    )
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None

@@ -1,0 +1,75 @@
+"""The plan: input rows in, unique requests out, lazily.
+
+It keeps every input row (the frame needs one row per input), sends each unique request once
+(duplicates fan the one result back out), answers requests already finished in a checkpoint
+without sending them, and reports progress in input rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+
+from ._inputs import InputRow
+from ._records import DONE_STATUSES, LookupRequest, ResultRecord
+
+#: Called with the number of input rows that just reached their final status, and the record
+#: (None for rows that needed no request: invalid input, duplicates of finished requests).
+ProgressCallback = Callable[[int, ResultRecord | None], None]
+
+
+class Plan:
+    def __init__(
+        self,
+        rows: Iterable[InputRow],
+        *,
+        checkpointed: Iterable[ResultRecord] = (),
+        on_progress: ProgressCallback | None = None,
+        on_record: Callable[[ResultRecord], None] | None = None,
+    ) -> None:
+        self._rows = rows
+        self._done: Mapping[str, ResultRecord] = {
+            record.request.ident: record
+            for record in checkpointed
+            if record.status in DONE_STATUSES
+        }
+        self._progress = on_progress or (lambda n, record: None)
+        self._on_record = on_record
+        self._waiting: dict[LookupRequest, int] = {}
+        self.rows: list[InputRow] = []
+        self.results: dict[LookupRequest, ResultRecord] = {}
+        self.invalid = 0
+        self.duplicates = 0
+        self.from_checkpoint = 0
+
+    def requests(self) -> Iterator[LookupRequest]:
+        """Yield each unique request that still has to be sent, consuming the input lazily."""
+        for row in self._rows:
+            self.rows.append(row)
+            request = row.request
+            if request is None:
+                self.invalid += 1
+                self._progress(1, None)
+                continue
+            if request in self._waiting:
+                self.duplicates += 1
+                self._waiting[request] += 1
+                continue
+            if request in self.results:
+                self.duplicates += 1
+                self._progress(1, None)
+                continue
+            cached = self._done.get(request.ident)
+            if cached is not None:
+                self.from_checkpoint += 1
+                self.results[request] = cached
+                self._progress(1, cached)
+                continue
+            self._waiting[request] = 1
+            yield request
+
+    def record(self, record: ResultRecord) -> None:
+        """The runner's sink: store the final record, checkpoint it, advance progress."""
+        self.results[record.request] = record
+        if self._on_record is not None:
+            self._on_record(record)
+        self._progress(self._waiting.pop(record.request, 1), record)

@@ -1,0 +1,331 @@
+"""The runner: the only place that schedules and waits.
+
+One dispatcher loop pulls work lazily (retries that are due first, then new requests from the
+input iterator) only when some key has room for it, so a million inputs never become a million
+tasks: at most one task per request in flight exists. Each attempt task sends one request via
+``_client.lookup`` and turns its Outcome into a final record or a re-queued item; it never
+sleeps. Every wait (rate, cooldown, backoff) happens in the dispatcher, on an injectable clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import aiohttp
+
+from ._client import Outcome, lookup
+from ._clock import Clock
+from ._keypool import KeyPool, KeySlot, NoUsableKeys, WorkspaceStopped
+from ._log import get_logger
+from ._policy import Action, RetryPolicy
+from ._records import CREDITS_PER_REQUEST, LookupRequest, ResultRecord, Status
+from ._settings import Settings
+
+logger = get_logger(__name__)
+
+RecordSink = Callable[[ResultRecord], None]
+
+#: Messages for rows that never finished because the run stopped.
+STOP_MESSAGES = {
+    "no_usable_keys": "every API key was retired (401) before this item finished",
+    "insufficient_credits": "the workspace ran out of credits (402) before this item was sent",
+    "budget_exhausted": "max_credits was reached before this item was sent",
+}
+
+
+@dataclass(slots=True, eq=False)
+class _Item:
+    """A unique request on its way: attempt counters and the last answer."""
+
+    request: LookupRequest
+    first_sent: float | None = None
+    attempts: int = 0
+    failures: int = 0
+    throttles: int = 0
+    last: Outcome | None = None
+    last_key: str | None = None
+
+
+@dataclass(slots=True)
+class RunCounters:
+    requests_sent: int = 0
+    retries: int = 0
+    throttled: int = 0
+    key_retirements: int = 0
+    billed: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+
+
+class Runner:
+    """Runs unique lookups under a :class:`KeyPool` and returns one record per request."""
+
+    def __init__(
+        self,
+        *,
+        session: aiohttp.ClientSession,
+        pool: KeyPool,
+        settings: Settings,
+        policy: RetryPolicy,
+        clock: Clock,
+        sink: RecordSink,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._session = session
+        self.pool = pool
+        self._settings = settings
+        self._policy = policy
+        self._clock = clock
+        self._sink = sink
+        self._rng = rng or random.Random()
+        self.counters = RunCounters()
+        self.stop_reason: str | None = None
+        self._delayed: list[tuple[float, int, _Item]] = []
+        self._seq = itertools.count()
+        self._lookahead: LookupRequest | None = None
+        self._source_done = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._failure: BaseException | None = None
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    async def run(self, source: Iterator[LookupRequest]) -> None:
+        """Send every request from ``source``; each one ends as exactly one record in the sink."""
+        try:
+            await self._dispatch(source)
+            if self._tasks:
+                await asyncio.gather(*self._tasks)
+            if self._failure is not None:
+                raise self._failure
+            if self.stop_reason is not None:
+                self._skip_the_rest(source)
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- the dispatcher ---------------------------------------------------------------------
+
+    async def _dispatch(self, source: Iterator[LookupRequest]) -> None:
+        max_credits = self._settings.max_credits
+        while self._failure is None:
+            self._wake.clear()  # no await until we wait: a completion can't slip in between
+            now = self._clock.now()
+            if self._finished(source):
+                return
+            try:
+                choice = self.pool.pick(now)
+            except NoUsableKeys:
+                self._halt("no_usable_keys")
+                return
+            except WorkspaceStopped as stopped:
+                self._halt(stopped.reason)
+                return
+            if not isinstance(choice, KeySlot):
+                await self._wait(choice)  # a float: when a key frees up; None: on a completion
+                continue
+            if max_credits is not None and not self._within_budget(max_credits):
+                if not self._tasks:
+                    self._halt("budget_exhausted")
+                    return
+                await self._wait(None)
+                continue
+            item = self._next_item(now, source)
+            if item is None:
+                await self._wait(self._delayed[0][0] if self._delayed else None)
+                continue
+            self._start(item, choice, now)
+
+    def _within_budget(self, max_credits: int) -> bool:
+        """True when one more request, plus all in flight, all billed, stays within budget."""
+        worst = (self.counters.billed + len(self._tasks) + 1) * CREDITS_PER_REQUEST
+        return worst <= max_credits
+
+    def _finished(self, source: Iterator[LookupRequest]) -> bool:
+        return not self._tasks and not self._delayed and self._peek(source) is None
+
+    def _peek(self, source: Iterator[LookupRequest]) -> LookupRequest | None:
+        if self._lookahead is None and not self._source_done:
+            try:
+                self._lookahead = next(source)
+            except StopIteration:
+                self._source_done = True
+        return self._lookahead
+
+    def _next_item(self, now: float, source: Iterator[LookupRequest]) -> _Item | None:
+        if self._delayed and self._delayed[0][0] <= now:
+            return heapq.heappop(self._delayed)[2]
+        request = self._peek(source)
+        if request is None:
+            return None
+        self._lookahead = None
+        return _Item(request)
+
+    async def _wait(self, until: float | None) -> None:
+        """Wait for a completion, or until the monotonic time ``until``, whichever is first."""
+        if until is None:
+            await self._wake.wait()
+            return
+        delay = until - self._clock.now()
+        if delay <= 0:
+            await asyncio.sleep(0)
+            return
+        waiter = asyncio.ensure_future(self._wake.wait())
+        sleeper = asyncio.ensure_future(self._clock.sleep(delay))
+        try:
+            await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            sleeper.cancel()
+
+    def _halt(self, reason: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+            logger.info("run stopping: %s", reason)
+
+    # -- attempts ---------------------------------------------------------------------------
+
+    def _start(self, item: _Item, slot: KeySlot, now: float) -> None:
+        self.pool.begin(slot, now)
+        self.counters.requests_sent += 1
+        if item.first_sent is None:
+            item.first_sent = now
+        self._tasks.add(asyncio.ensure_future(self._attempt(item, slot)))
+
+    async def _attempt(self, item: _Item, slot: KeySlot) -> None:
+        try:
+            outcome = await lookup(
+                self._session,
+                self._settings.base_url,
+                item.request,
+                slot.key,
+                auth=self._settings.auth,
+                timeout=self._settings.timeout,
+            )
+            self.pool.end(slot)
+            self._settle(item, slot, outcome)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug: surface it from run(), never lose it silently
+            self._failure = exc
+        finally:
+            # Leave the set here, not in a done-callback: those run a loop turn later, after the
+            # dispatcher may already have woken up and counted this task as still in flight.
+            task = asyncio.current_task()
+            if task is not None:
+                self._tasks.discard(task)
+            self._wake.set()
+
+    def _settle(self, item: _Item, slot: KeySlot, outcome: Outcome) -> None:
+        """Turn one answer into a final record, or put the item back in line."""
+        now = self._clock.now()
+        item.attempts += 1
+        item.last, item.last_key = outcome, slot.key_id
+        self.counters.latencies_ms.append(outcome.latency_ms)
+        action = outcome.action
+        if action is Action.OK:
+            slot.ok += 1
+            self.counters.billed += 1
+            self.pool.observe_limits(slot, outcome.concurrency_limit, outcome.rps_limit, now)
+            self._finish(item, "ok")
+        elif action is Action.NOT_FOUND:
+            self._finish(item, "not_found")
+        elif action is Action.INVALID:
+            self._finish(item, "invalid")
+        elif action is Action.GIVE_UP:
+            slot.errors += 1
+            self._finish(item, "failed")
+        elif action is Action.RETIRE_KEY:
+            self.counters.key_retirements += 1
+            self.pool.retire(slot, outcome.error or "unauthorized")
+            self._requeue(item, now)  # not a failed attempt: the item goes to another key
+        elif action is Action.STOP:
+            self.pool.stop(outcome.error or "insufficient_credits")
+            self._halt(self.pool.stopped or "insufficient_credits")
+            self._requeue(item, now)
+        elif action is Action.THROTTLE:
+            self.counters.throttled += 1
+            item.throttles += 1
+            wait = self._policy.throttle_wait(
+                outcome.retry_after, slot.throttles_in_row + 1, self._rng
+            )
+            self.pool.cool_down(slot, now + wait)
+            if item.throttles > self._policy.max_throttles or self._past_deadline(item, now):
+                self._finish(item, "failed")
+            else:
+                self._requeue(item, now)  # free to go to another key at once
+        else:  # Action.RETRY
+            slot.errors += 1
+            item.failures += 1
+            delay = self._policy.backoff(item.failures, outcome.rule.min_delay, self._rng)
+            if item.failures >= self._policy.max_attempts or self._past_deadline(item, now + delay):
+                self._finish(item, "failed")
+            else:
+                self.counters.retries += 1
+                self._requeue(item, now + delay)
+
+    def _past_deadline(self, item: _Item, when: float) -> bool:
+        started = item.first_sent if item.first_sent is not None else when
+        return when - started > self._policy.max_item_seconds
+
+    def _requeue(self, item: _Item, ready_at: float) -> None:
+        heapq.heappush(self._delayed, (ready_at, next(self._seq), item))
+
+    def _finish(self, item: _Item, status: Status) -> None:
+        outcome = item.last
+        assert outcome is not None  # every finish follows an answer
+        ok = status == "ok"
+        self._emit(
+            ResultRecord(
+                request=item.request,
+                status=status,
+                error=None if ok else outcome.error,
+                error_message=None if ok else outcome.message,
+                http_status=outcome.http_status,
+                attempts=item.attempts,
+                key_id=item.last_key,
+                request_id=outcome.request_id,
+                latency_ms=round(outcome.latency_ms, 3),
+                fetched_at=datetime.now(timezone.utc),
+                product=outcome.body if ok else None,
+            )
+        )
+
+    def _emit(self, record: ResultRecord) -> None:
+        self._sink(record)
+
+    # -- stopping ---------------------------------------------------------------------------
+
+    def _skip_the_rest(self, source: Iterator[LookupRequest]) -> None:
+        """Every request not finished when the run stopped becomes a ``skipped`` row."""
+        reason = self.stop_reason or "stopped"
+        message = STOP_MESSAGES.get(reason, reason)
+        while self._delayed:
+            item = heapq.heappop(self._delayed)[2]
+            last = item.last
+            self._emit(
+                ResultRecord(
+                    request=item.request,
+                    status="skipped",
+                    error=reason,
+                    error_message=message,
+                    http_status=last.http_status if last else None,
+                    attempts=item.attempts,
+                    key_id=item.last_key,
+                    request_id=last.request_id if last else None,
+                )
+            )
+        if self._lookahead is not None:
+            source = itertools.chain([self._lookahead], source)
+            self._lookahead = None
+        for request in source:
+            self._emit(ResultRecord(request, "skipped", error=reason, error_message=message))

@@ -1,0 +1,85 @@
+"""The run summary stored in ``df.attrs["run"]``: plain, JSON-serialisable numbers."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from ._keypool import KeyPool
+from ._records import CREDITS_PER_REQUEST
+from ._runner import RunCounters
+
+STATUSES = ("ok", "not_found", "invalid", "failed", "skipped")
+
+
+def percentile(sorted_values: Sequence[float], fraction: float) -> float | None:
+    """Nearest-rank percentile of already sorted values (None when empty)."""
+    if not sorted_values:
+        return None
+    index = min(len(sorted_values) - 1, max(0, round(fraction * len(sorted_values)) - 1))
+    return round(sorted_values[index], 3)
+
+
+def build_summary(
+    *,
+    statuses: Iterable[str],
+    unique_requests: int,
+    duplicates: int,
+    from_checkpoint: int,
+    counters: RunCounters,
+    pool: KeyPool,
+    stop_reason: str | None,
+    started_at: datetime,
+    wall_seconds: float,
+    base_url: str,
+) -> dict[str, Any]:
+    counts = Counter(statuses)
+    rows = sum(counts.values())
+    latencies = sorted(counters.latencies_ms)
+    wall = max(wall_seconds, 1e-9)
+    return {
+        "rows": rows,
+        "status_counts": {status: counts.get(status, 0) for status in STATUSES},
+        "unique_requests": unique_requests,
+        "duplicates": duplicates,
+        "from_checkpoint": from_checkpoint,
+        "requests_sent": counters.requests_sent,
+        "billed_requests": counters.billed,
+        "credits": counters.billed * CREDITS_PER_REQUEST,
+        "retries": counters.retries,
+        "throttled": counters.throttled,
+        "keys": [slot.summary() for slot in pool.slots],
+        "retired_keys": {slot.key_id: slot.retired for slot in pool.slots if slot.retired},
+        "stopped": stop_reason,
+        "started_at": started_at.isoformat(),
+        "wall_seconds": round(wall_seconds, 3),
+        "rows_per_second": round(rows / wall, 2),
+        "requests_per_second": round(counters.requests_sent / wall, 2),
+        "latency_ms": {"p50": percentile(latencies, 0.50), "p95": percentile(latencies, 0.95)},
+        "base_url": base_url,
+    }
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """A few human lines for a terminal or a notebook."""
+    counts = summary["status_counts"]
+    lines = [
+        "rows: {rows}  ".format(**summary)
+        + "  ".join(f"{status}: {counts[status]}" for status in STATUSES),
+        "requests sent: {requests_sent}  billed: {billed_requests} ({credits} credits)  "
+        "retries: {retries}  throttled: {throttled}".format(**summary),
+        "wall: {wall_seconds:.1f} s  {rows_per_second:.1f} rows/s  ".format(**summary)
+        + "latency p50 {p50} ms  p95 {p95} ms".format(**summary["latency_ms"]),
+    ]
+    for key in summary["keys"]:
+        state = f"retired ({key['retired']})" if key["retired"] else "ok"
+        lines.append(
+            f"  key {key['key_id']}: {key['requests']} requests, {key['ok']} ok, "
+            f"{key['throttled']} throttled, limits {key['concurrency']} in flight / "
+            f"{key['rps']:g} rps, {state}"
+        )
+    if summary["stopped"]:
+        lines.append(f"stopped early: {summary['stopped']}")
+    return "\n".join(lines)
