@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Final
 
 import numpy as np
@@ -40,6 +40,9 @@ __all__ = [
 ]
 
 _TIME: Final = pd.DatetimeTZDtype(unit="us", tz="UTC")
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND: Final = timedelta(microseconds=1)
+_NAT: Final = np.iinfo(np.int64).min  # NaT's integer value
 
 _BASE_DTYPES: Final[dict[str, Any]] = {
     "asin": "string",
@@ -157,15 +160,19 @@ def _objects(values: Sequence[Any]) -> np.ndarray[Any, np.dtype[np.object_]]:
 
 
 def _utc(values: Sequence[datetime | None]) -> Any:
-    """Timestamps as UTC; a naive datetime is taken to be UTC already."""
-    utc = timezone.utc
-    fixed = [
-        v if v is None or v.tzinfo is utc
-        else v.replace(tzinfo=utc) if v.tzinfo is None
-        else v.astimezone(utc)
-        for v in values
-    ]  # fmt: skip
-    return pd.array(pd.DatetimeIndex(fixed, dtype=_TIME))
+    """Timestamps as UTC, via integer microseconds since the epoch (pandas 2.x converts a
+    list of aware datetimes one slow step at a time); a naive datetime is taken as UTC."""
+    micros = np.fromiter(
+        (
+            _NAT if v is None
+            else (v - _EPOCH) // _MICROSECOND if v.tzinfo is not None
+            else (v.replace(tzinfo=timezone.utc) - _EPOCH) // _MICROSECOND
+            for v in values
+        ),
+        dtype=np.int64,
+        count=len(values),
+    )  # fmt: skip
+    return pd.array(pd.DatetimeIndex(micros.view("datetime64[us]")).tz_localize("UTC"))
 
 
 def _column(values: Sequence[Any], dtype: Any, *, coerce: bool = False) -> Any:
