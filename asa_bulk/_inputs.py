@@ -47,6 +47,7 @@ _URL_ASIN_RE: Final = re.compile(
 )
 _SCHEME_RE: Final = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _SHORT_HOSTS: Final = ("amzn.to", "amzn.eu", "amzn.asia", "a.co")
+_ALLOWED: Final = ", ".join(DOMAINS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,14 +100,8 @@ def _parse_item(value: object) -> tuple[str | None, str | None, str | None]:
         if _is_missing(value):
             return None, None, f"the item is empty ({value}); expected an ASIN or a product URL"
         if isinstance(value, numbers.Number) and not isinstance(value, bool | np.bool_):
-            return (
-                None,
-                None,
-                (
-                    f"{value!r} is a number, not text; ASINs and ISBN-10s must be given as strings "
-                    "(a number loses leading zeros)"
-                ),
-            )
+            problem = f"{value!r} is a number, not text; pass ASINs and ISBN-10s as strings"
+            return None, None, problem + " (a number loses leading zeros)"
         return None, None, f"{type(value).__name__} {_short(str(value))} is not an ASIN"
     text = value.translate(_INVISIBLE).strip()
     upper = text.upper()
@@ -117,11 +112,8 @@ def _parse_item(value: object) -> tuple[str | None, str | None, str | None]:
     if "/" in text:
         return _parse_url(text)
     if 8 <= len(upper) <= 12 and upper.isalnum() and upper.isascii():  # a near miss: say why
-        return (
-            None,
-            None,
-            (f"{_short(text)} has {len(text)} characters; an ASIN has exactly 10 letters/digits"),
-        )
+        problem = f"{_short(text)} has {len(text)} characters; an ASIN has exactly 10"
+        return None, None, problem + " letters/digits"
     return None, None, f"{_short(text)} is not an ASIN (10 letters/digits) or an Amazon product URL"
 
 
@@ -137,33 +129,19 @@ def _parse_url(text: str) -> tuple[str | None, str | None, str | None]:
     else:  # a bare path such as /dp/B0..., marketplace from the row/defaults
         host, path = "", text
     if host and host.removeprefix("www.") in _SHORT_HOSTS:
-        return (
-            None,
-            None,
-            (f"{_short(text)} is a short link; open it and pass the product URL or ASIN"),
-        )
+        return None, None, f"{_short(text)} is a short link; pass the product URL or ASIN"
     if host and not is_amazon_host(host):
         return None, None, f"{_short(text)} is not an Amazon product URL"
     match = _URL_ASIN_RE.search(path)
     if match is None:
-        return (
-            None,
-            None,
-            (
-                f"{_short(text)} is not an ASIN (10 letters/digits) or an Amazon product URL "
-                "(/dp/ASIN, /gp/product/ASIN)"
-            ),
-        )
+        problem = f"{_short(text)} is not an ASIN (10 letters/digits) or an Amazon product URL"
+        return None, None, problem + " (/dp/ASIN, /gp/product/ASIN)"
     asin = match.group(1).upper()
     if not host:
         return asin, None, None
     domain = domain_from_host(host)
     if domain is None:
-        return (
-            asin,
-            "",
-            f"{host!r} is not a supported marketplace; use one of: {', '.join(DOMAINS)}",
-        )
+        return asin, "", f"{host!r} is not a supported marketplace; use one of: {_ALLOWED}"
     return asin, domain, None
 
 
