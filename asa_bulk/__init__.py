@@ -3,15 +3,21 @@
     df = await asa_bulk.fetch_products(["B09HN3Q81F", ...])     # in a notebook or async code
     df = asa_bulk.fetch_products_sync(["B09HN3Q81F", ...])      # anywhere else
 
-The offline sandbox server lives in ``asa_bulk.sandbox`` (imported only when you use it).
+The offline sandbox server lives in ``asa_bulk.sandbox``. Names are imported on first use, so
+``import asa_bulk`` (and the sandbox's pytest plugin, which lives in this package) stays cheap
+until pandas and aiohttp are really needed.
 """
 
 from __future__ import annotations
 
-from ._api import RunStoppedWarning, fetch_products, fetch_products_sync
-from ._errors import AsaBulkError, ConfigError, InputError, NoKeysError
-from ._keys import ApiKey, RedactingFilter
-from ._summary import format_summary
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._api import RunStoppedWarning, fetch_products, fetch_products_sync
+    from ._errors import AsaBulkError, ConfigError, InputError, NoKeysError
+    from ._keys import ApiKey, RedactingFilter
+    from ._summary import format_summary
 
 __all__ = [
     "ApiKey",
@@ -26,3 +32,29 @@ __all__ = [
     "format_summary",
 ]
 __version__ = "0.1.0"
+
+_HOME = {
+    "ApiKey": "_keys",
+    "AsaBulkError": "_errors",
+    "ConfigError": "_errors",
+    "InputError": "_errors",
+    "NoKeysError": "_errors",
+    "RedactingFilter": "_keys",
+    "RunStoppedWarning": "_api",
+    "fetch_products": "_api",
+    "fetch_products_sync": "_api",
+    "format_summary": "_summary",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

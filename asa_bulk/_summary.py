@@ -71,7 +71,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         "requests sent: {requests_sent}  billed: {billed_requests} ({credits} credits)  "
         "retries: {retries}  throttled: {throttled}".format(**summary),
         "wall: {wall_seconds:.1f} s  {rows_per_second:.1f} rows/s  ".format(**summary)
-        + "latency p50 {p50} ms  p95 {p95} ms".format(**summary["latency_ms"]),
+        + _latency_text(summary["latency_ms"]),
     ]
     for key in summary["keys"]:
         state = f"retired ({key['retired']})" if key["retired"] else "ok"
@@ -83,3 +83,9 @@ def format_summary(summary: dict[str, Any]) -> str:
     if summary["stopped"]:
         lines.append(f"stopped early: {summary['stopped']}")
     return "\n".join(lines)
+
+
+def _latency_text(latency: dict[str, float | None]) -> str:
+    if latency["p50"] is None:
+        return "latency: no answers"
+    return f"latency p50 {latency['p50']:.0f} ms  p95 {latency['p95']:.0f} ms"
