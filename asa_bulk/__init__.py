@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._api import RunStoppedWarning, fetch_products, fetch_products_sync
+    from ._checkpoint import CheckpointStore, SqliteCheckpoint
     from ._errors import AsaBulkError, ConfigError, InputError, NoKeysError
     from ._keys import ApiKey, RedactingFilter
     from ._summary import format_summary
@@ -22,11 +23,13 @@ if TYPE_CHECKING:
 __all__ = [
     "ApiKey",
     "AsaBulkError",
+    "CheckpointStore",
     "ConfigError",
     "InputError",
     "NoKeysError",
     "RedactingFilter",
     "RunStoppedWarning",
+    "SqliteCheckpoint",
     "fetch_products",
     "fetch_products_sync",
     "format_summary",
@@ -36,11 +39,13 @@ __version__ = "0.1.0"
 _HOME = {
     "ApiKey": "_keys",
     "AsaBulkError": "_errors",
+    "CheckpointStore": "_checkpoint",
     "ConfigError": "_errors",
     "InputError": "_errors",
     "NoKeysError": "_errors",
     "RedactingFilter": "_keys",
     "RunStoppedWarning": "_api",
+    "SqliteCheckpoint": "_checkpoint",
     "fetch_products": "_api",
     "fetch_products_sync": "_api",
     "format_summary": "_summary",

@@ -66,8 +66,15 @@ class ResultRecord:
         return self.status == "ok"
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-serialisable dict (used by checkpoints and JSON lines output)."""
-        out = dataclasses.asdict(self)
+        """A JSON-serialisable dict (used by checkpoints and JSON lines output).
+
+        Shallow on purpose: the product body is shared, not deep-copied as
+        ``dataclasses.asdict`` would, which was the main cost of writing a checkpoint.
+        """
+        out = {field.name: getattr(self, field.name) for field in _RECORD_FIELDS}
+        out["request"] = {
+            field.name: getattr(self.request, field.name) for field in _REQUEST_FIELDS
+        }
         out["fetched_at"] = self.fetched_at.isoformat() if self.fetched_at else None
         return out
 
@@ -79,3 +86,7 @@ class ResultRecord:
         fetched = fields.get("fetched_at")
         fields["fetched_at"] = datetime.fromisoformat(fetched) if fetched else None
         return cls(**fields)
+
+
+_RECORD_FIELDS: Final = dataclasses.fields(ResultRecord)
+_REQUEST_FIELDS: Final = dataclasses.fields(LookupRequest)
