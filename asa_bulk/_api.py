@@ -96,11 +96,15 @@ async def fetch_products(
     rows = iter_input_rows(
         items, domain=settings.domain, language=settings.language, country=settings.country
     )
-    store = _open_store(checkpoint)
     clock = clock or LoopClock()
     started_at = datetime.now(timezone.utc)
     started = time.perf_counter()
     bar = ProgressBar(enabled=progress, total=_length(items), keys=len(api_keys))
+    try:
+        store = _open_store(checkpoint)
+    except BaseException:
+        bar.close()
+        raise
     try:
         plan = Plan(
             rows,
@@ -170,13 +174,26 @@ async def fetch_products(
 
 def fetch_products_sync(items: Iterable[Any] | pd.DataFrame, **options: Any) -> pd.DataFrame:
     """Blocking :func:`fetch_products`. Inside a running event loop (Jupyter), the run goes to a
-    worker thread with its own loop, so it works in a notebook cell without nest_asyncio."""
+    worker thread with its own loop, so it works in a notebook cell without nest_asyncio; an
+    interrupt (Ctrl-C, the notebook's stop button) cancels that run instead of orphaning it."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(fetch_products(items, **options))
+    started: dict[str, Any] = {}
+
+    async def run_in_worker() -> pd.DataFrame:
+        started["loop"], started["task"] = asyncio.get_running_loop(), asyncio.current_task()
+        return await fetch_products(items, **options)
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="asa_bulk") as executor:
-        return executor.submit(lambda: asyncio.run(fetch_products(items, **options))).result()
+        future = executor.submit(asyncio.run, run_in_worker())
+        try:
+            return future.result()
+        except BaseException:
+            if "task" in started:  # stop sending; leaving the with-block waits for the cleanup
+                started["loop"].call_soon_threadsafe(started["task"].cancel)
+            raise
 
 
 def _length(items: object) -> int | None:

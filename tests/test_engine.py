@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 from aioresponses import aioresponses
 from fakeapi import BASE, Call, FakeApi, Reply, error, ok, product
+from fakeapi import PRODUCT_URL as PRODUCT_URL_RE
 
 import asa_bulk
 from asa_bulk._frame import BASE_COLUMNS
@@ -398,3 +399,34 @@ async def test_no_key_text_anywhere_in_a_failing_multi_key_run_at_debug(
         for secret in secrets:
             assert secret not in text
             assert secret[21:] not in text  # not even the secret part alone
+
+
+async def test_interrupting_the_sync_form_in_a_notebook_cancels_the_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import concurrent.futures
+    import threading
+
+    first_call = threading.Event()
+    calls = 0
+
+    async def never_answers(url: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        first_call.set()
+        await asyncio.Event().wait()  # until the request times out or the run is cancelled
+
+    def interrupted_wait(self: Any, timeout: float | None = None) -> Any:
+        assert first_call.wait(5)
+        raise KeyboardInterrupt  # what Ctrl-C / the stop button raises in the waiting thread
+
+    monkeypatch.setattr(concurrent.futures.Future, "result", interrupted_wait)
+    with aioresponses() as mocked:
+        mocked.get(PRODUCT_URL_RE, callback=never_answers, repeat=True)
+        with pytest.raises(KeyboardInterrupt):
+            asa_bulk.fetch_products_sync(
+                ASINS, keys=[KEY_A], base_url=BASE, progress=False, timeout=0.2, max_attempts=50
+            )
+    # Left running, the worker would keep retrying every item for many seconds.
+    assert calls <= 10
+    assert not [t for t in threading.enumerate() if t.name.startswith("asa_bulk")]
