@@ -13,7 +13,7 @@ from ._inputs import InputRow
 from ._records import DONE_STATUSES, LookupRequest, ResultRecord
 
 #: Called with the number of input rows that just reached their final status, and the record
-#: (None for rows that needed no request: invalid input, duplicates of finished requests).
+#: (None for rows that needed no request: invalid input).
 ProgressCallback = Callable[[int, ResultRecord | None], None]
 
 
@@ -54,9 +54,10 @@ class Plan:
                 self.duplicates += 1
                 self._waiting[request] += 1
                 continue
-            if request in self.results:
+            finished = self.results.get(request)
+            if finished is not None:
                 self.duplicates += 1
-                self._progress(1, None)
+                self._progress(1, finished)
                 continue
             cached = self._done.get(request.ident)
             if cached is not None:

@@ -39,6 +39,7 @@ ENV_NAMES: Final = {
     "max_item_seconds": "ASA_MAX_ITEM_SECONDS",
     "auth": "ASA_AUTH",
     "max_credits": "ASA_MAX_CREDITS",
+    "retry_delay_scale": "ASA_RETRY_DELAY_SCALE",
 }
 
 
@@ -113,6 +114,7 @@ _PARSERS: Final[dict[str, Callable[[str], Any]]] = {
     "rps": _parse_float,
     "timeout": _parse_float,
     "max_item_seconds": _parse_float,
+    "retry_delay_scale": _parse_float,
 }
 
 

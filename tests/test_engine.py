@@ -430,3 +430,25 @@ async def test_interrupting_the_sync_form_in_a_notebook_cancels_the_run(
     # Left running, the worker would keep retrying every item for many seconds.
     assert calls <= 10
     assert not [t for t in threading.enumerate() if t.name.startswith("asa_bulk")]
+
+
+async def test_settings_come_from_the_environment_then_dotenv(
+    api: FakeApi, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / ".env").write_text("ASA_MAX_ATTEMPTS=2\nASA_DOMAIN=de\nASA_RETRY_DELAY_SCALE=0\n")
+    monkeypatch.setenv("ASA_DOMAIN", "co.uk")  # the environment wins over .env
+    api.script = lambda call: error(500, "internal_error")
+    df = await asa_bulk.fetch_products(
+        ["B000000001"], keys=[KEY_A], base_url=BASE, progress=False, clock=api.clock
+    )
+    assert (df.loc[0, "domain"], df.loc[0, "attempts"]) == ("co.uk", 2)
+    assert all(wait < 1.0 for wait in api.clock.sleeps)  # no 5 s backoff: the scale is 0
+
+
+async def test_bad_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASA_CONCURRENCY", "lots")
+    with pytest.raises(asa_bulk.ConfigError, match="ASA_CONCURRENCY='lots'"):
+        await asa_bulk.fetch_products(["B000000001"], keys=[KEY_A], progress=False)
+    monkeypatch.delenv("ASA_CONCURRENCY")
+    with pytest.raises(asa_bulk.ConfigError, match="domain"):
+        await asa_bulk.fetch_products(["B000000001"], keys=[KEY_A], domain="amazon.xx")

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from asa_bulk._inputs import iter_input_rows
+from asa_bulk._plan import Plan
+from asa_bulk._records import LookupRequest, ResultRecord
+
+
+def test_progress_counts_every_row_once_with_its_status() -> None:
+    seen: list[tuple[int, str | None]] = []
+    done_before = ResultRecord(LookupRequest("B000000003"), "ok")
+    plan = Plan(
+        iter_input_rows(["B000000001", "junk", "B000000001", "B000000002", "B000000003"]),
+        checkpointed=[done_before, ResultRecord(LookupRequest("B000000002"), "failed")],
+        on_progress=lambda n, record: seen.append((n, record.status if record else None)),
+    )
+    requests = plan.requests()
+    first = next(requests)
+    plan.record(ResultRecord(first, "ok"))  # finishes before its duplicate is read
+    rest = list(requests)
+    assert rest == [LookupRequest("B000000002")]  # failed in the checkpoint: sent again
+    plan.record(ResultRecord(rest[0], "not_found"))
+    assert seen == [(1, "ok"), (1, None), (1, "ok"), (1, "ok"), (1, "not_found")]
+    assert sum(n for n, _ in seen) == len(plan.rows) == 5
+    assert (plan.duplicates, plan.invalid, plan.from_checkpoint) == (1, 1, 1)
+
+
+def test_rows_waiting_on_one_request_advance_together() -> None:
+    seen: list[tuple[int, str | None]] = []
+    plan = Plan(
+        iter_input_rows(["B000000001", "b000000001", "B000000001"]),
+        on_progress=lambda n, record: seen.append((n, record.status if record else None)),
+    )
+    (only,) = list(plan.requests())
+    plan.record(ResultRecord(only, "ok"))
+    assert seen == [(3, "ok")]
