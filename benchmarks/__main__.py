@@ -1,0 +1,90 @@
+"""``python -m benchmarks [--smoke] [--only NAME[,NAME]] [--big]``: run the suite, print markdown.
+
+Benchmarks are scripts, not timed tests: targets are reported (``met`` column), never enforced,
+and the exit status is non-zero only when a benchmark crashed. ``--smoke`` runs every benchmark
+on tiny inputs in seconds (CI runs it so they don't rot; its figures mean nothing). ``--big``
+adds the 1,000,000-item CLI memory run (minutes). ``ASA_*`` variables are ignored so that a
+developer's own settings cannot pin the client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+from datetime import datetime, timezone
+from types import ModuleType
+from typing import Any
+
+from . import ceiling, memory, overhead, sdk, startup
+from ._common import machine_info, markdown_table
+
+SUITE: dict[str, ModuleType] = {
+    "ceiling": ceiling,
+    "overhead": overhead,
+    "sdk": sdk,
+    "memory": memory,
+    "startup": startup,
+}
+
+
+def _run_one(name: str, module: ModuleType, smoke: bool, big: bool) -> list[dict[str, Any]]:
+    if name == "memory":
+        rows: list[dict[str, Any]] = module.run(smoke=smoke, big=big)
+    else:
+        rows = module.run(smoke=smoke)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="tiny inputs, seconds, no targets")
+    parser.add_argument(
+        "--only", metavar="NAME", help=f"comma-separated subset of: {', '.join(SUITE)}"
+    )
+    parser.add_argument("--big", action="store_true", help="also the 1M-item memory run")
+    args = parser.parse_args(argv)
+    names = list(SUITE) if not args.only else [n.strip() for n in args.only.split(",")]
+    unknown = [n for n in names if n not in SUITE]
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(SUITE)}")
+    for var in [v for v in os.environ if v.startswith("ASA_")]:
+        del os.environ[var]
+
+    mode = "smoke (tiny inputs: the figures mean nothing)" if args.smoke else "full"
+    print(f"# asa_bulk benchmarks, {mode}\n")
+    print(f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+    for label, value in machine_info().items():
+        print(f"- {label}: {value}")
+    print(flush=True)
+
+    headlines: list[dict[str, Any]] = []
+    failed: list[str] = []
+    started = time.perf_counter()
+    for name in names:
+        module = SUITE[name]
+        print(f"## {module.TITLE}\n", flush=True)
+        t0 = time.perf_counter()
+        try:
+            rows = _run_one(name, module, args.smoke, args.big)
+        except Exception:
+            failed.append(name)
+            print(f"FAILED:\n\n```\n{traceback.format_exc()}```\n", flush=True)
+            continue
+        print(markdown_table(rows, module.COLUMNS))
+        print(f"\n({name}: {time.perf_counter() - t0:.1f} s)\n", flush=True)
+        headlines += [{"benchmark": name, **h} for h in module.headline(rows)]
+
+    print("## Summary\n")
+    print(markdown_table(headlines, ("benchmark", "metric", "value", "target", "met")))
+    print(f"\n(total {time.perf_counter() - started:.1f} s)")
+    if failed:
+        print(f"\nCRASHED: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
