@@ -10,8 +10,12 @@ to the same limits (``concurrency=``/``rps=``):
 - RPS-bound: 50 rps per key (burst = sustained: the bucket holds one second), concurrency far
   above: 150/s.
 
-``efficiency`` = (N / wall time of the whole call, frame building included) / ceiling;
-``steady`` uses the completions between the 10th and 90th percentile (no start-up, no tail).
+``formula_eff`` = (N / wall time of the whole call, frame building included) / ceiling, as the
+issue defines it. ``efficiency`` (the one held to the 0.95 target) = the shortest possible run
+under the server's limits / the wall time: it is the same but for the server's burst allowance
+(a full bucket lets the first second's worth of requests go at once), which would otherwise
+flatter the RPS-bound case by ~5% at N = 3,000. ``steady_eff`` uses the completions between
+the 10th and 90th percentile (no start-up, no tail) against the formula.
 ``429 %`` = throttled answers / requests sent (``df.attrs["run"]``); ``p50_ms`` the client-seen
 latency; ``first_done_s`` when the first row finished; ``build_s`` the time from the last row
 finishing to the call returning (DataFrame and summary). In the concurrency-bound
@@ -48,8 +52,8 @@ from ._common import (
 TITLE = "1. Ceiling efficiency (sandbox in its own process, 3 keys)"
 COLUMNS = (
     "case", "client", "N", "runs", "latency_ms", "server_limits", "ceiling_per_s",
-    "achieved_per_s", "efficiency", "steady_eff", "429_pct", "p50_ms", "first_done_s", "build_s",
-    "t90_s", "target", "met",
+    "achieved_per_s", "formula_eff", "efficiency", "steady_eff", "429_pct", "p50_ms",
+    "first_done_s", "build_s", "t90_s", "target", "met",
 )  # fmt: skip
 EFFICIENCY_TARGET = 0.95
 THROTTLE_TARGET_PCT = 1.0
@@ -79,7 +83,18 @@ class Case:
 
     @property
     def ceiling(self) -> float:
+        """The issue's formula: keys x min(concurrency / latency, rps), per second."""
         return self.keys * min(self.concurrency / self.mean_latency, self.rps)
+
+    @property
+    def ideal_seconds(self) -> float:
+        """The shortest possible run under the server's limits: N / ceiling, except that the
+        server's burst allowance (its bucket starts full with ``rps`` tokens, as burst_rps =
+        rps) lets the first second's worth go at once, and the last answer takes a latency."""
+        per_key = self.n / self.keys
+        by_concurrency = per_key / self.concurrency * self.mean_latency
+        by_rate = max(0.0, per_key - self.rps) / self.rps + self.mean_latency
+        return max(by_concurrency, by_rate)
 
     def server(self) -> dict[str, Any]:
         latency: dict[str, Any] = (
@@ -168,7 +183,8 @@ def _row(case: Case, client: str, runs: list[dict[str, Any]], smoke: bool) -> di
         "server_limits": f"{case.concurrency} in flight, {case.rps:g} rps",
         "ceiling_per_s": case.ceiling,
         "achieved_per_s": achieved,
-        "efficiency": achieved / case.ceiling,
+        "formula_eff": achieved / case.ceiling,
+        "efficiency": case.ideal_seconds / wall,
         "steady_eff": median(steadies) / case.ceiling if steadies else None,
         "429_pct": percent(sum(r["throttled"] for r in runs), sum(r["sent"] for r in runs)),
         "ok": sum(r["ok"] for r in runs),
