@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import os
 import subprocess
 import sys
@@ -42,33 +43,86 @@ FRAME_TARGET = 50_000
 BASE_N = 100
 
 
+#: Runs the CLI and reports ``[exit code, ru_maxrss, RSS when killed or 0]`` as JSON. Peak RSS
+#: needs a small parent: Linux carries the forking process's RSS high-water mark into the
+#: child's ``ru_maxrss`` across exec, and this benchmark's own process may be hundreds of MB by
+#: now. The launcher also kills the CLI (SIGKILL) if its RSS passes the budget (argv[1], bytes;
+#: 0 = none), so a benchmark can never run a shared machine out of memory. It waits without
+#: reaping (``WNOWAIT``) while it watches, so the pid cannot be reused under the watcher.
+_LAUNCHER = """
+import json, os, signal, subprocess, sys, threading
+budget = float(sys.argv[1])
+child = subprocess.Popen(sys.argv[2:], stdout=subprocess.DEVNULL)
+killed = []
+done = threading.Event()
+def rss():
+    try:
+        with open(f"/proc/{child.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return float(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+def watch():
+    while not done.wait(0.2):
+        now = rss()
+        if now is not None and now > budget:
+            killed.append(now)
+            os.kill(child.pid, signal.SIGKILL)
+            return
+if budget > 0 and hasattr(os, "waitid"):
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
+    done.set()
+    watcher.join()
+_, status, usage = os.wait4(child.pid, 0)
+child.returncode = os.waitstatus_to_exitcode(status)
+print(json.dumps([child.returncode, usage.ru_maxrss, killed[0] if killed else 0]))
+"""
+
+
 def _run_cli(base_url: str, n: int, workdir: Path) -> dict[str, Any]:
     """Run the CLI on ``n`` fresh ASINs; its exit code, wall time and peak RSS (bytes)."""
     src = workdir / f"items-{n}.txt"
     src.write_text("\n".join(asins(n, "M")) + "\n", encoding="utf-8")
     out, ck = workdir / f"out-{n}.parquet", workdir / f"ck-{n}.sqlite"
-    cmd = [
+    cli = [
         sys.executable, "-m", "asa_bulk", "products", str(src), "-o", str(out),
         "--checkpoint", str(ck), "--no-progress", "--quiet", "--base-url", base_url,
         "--concurrency", "50", "--rps", "1000000000",
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASA_")}
     env["ASA_API_KEYS"] = ",".join(keys(3))
+    budget = _memory_budget() or 0.0
+    err_path = workdir / f"stderr-{n}.txt"
     started = time.perf_counter()
-    with (workdir / f"stderr-{n}.txt").open("w") as err:
-        proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    with err_path.open("w") as err:
+        launched = subprocess.run(
+            [sys.executable, "-c", _LAUNCHER, str(budget), *cli],
+            cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=err, text=True, check=True,
+        )  # fmt: skip
     wall = time.perf_counter() - started
+    code, maxrss, killed = json.loads(launched.stdout.strip().splitlines()[-1])
     scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB elsewhere
+    stderr = err_path.read_text(errors="replace")[-2000:]
+    if killed:
+        stderr += f"\nkilled at {killed / 2**30:.1f} GiB RSS: over 80% of the available memory"
     return {
-        "exit": proc.returncode,
+        "exit": code,
         "wall": wall,
-        "rss": usage.ru_maxrss * scale,
+        "rss": maxrss * scale,
+        "killed": bool(killed),
         "out": out,
         "ck": ck,
-        "stderr": (workdir / f"stderr-{n}.txt").read_text(errors="replace")[-2000:],
+        "stderr": stderr,
     }
+
+
+def _memory_budget() -> float | None:
+    """80% of the memory available now (bytes), or None where unknown."""
+    available = _available_memory()
+    return 0.8 * available if available is not None else None
 
 
 def _available_memory() -> float | None:
@@ -116,6 +170,17 @@ def cli_rows(sizes: list[int], output_per_row: float | None) -> list[dict[str, A
                 )
                 continue
             result = base if n == BASE_N else _run_cli(sb.base_url, n, Path(tmp))
+            if result["killed"]:
+                rows.append(
+                    {
+                        "case": "CLI products --checkpoint (killed: over 80% of available memory)",
+                        "N": n,
+                        "exit": result["exit"],
+                        "wall_s": result["wall"],
+                        "peak_rss_mb": result["rss"] / mb,
+                    }
+                )
+                continue
             if result["exit"] != 0:
                 print(
                     f"CLI exited {result['exit']} for N={n}:\n{result['stderr']}", file=sys.stderr
@@ -145,16 +210,27 @@ def cli_rows(sizes: list[int], output_per_row: float | None) -> list[dict[str, A
     return rows
 
 
+def _arrow_bytes() -> int:
+    """Bytes held by pyarrow's default memory pool (pandas' ``string`` columns live there,
+    out of tracemalloc's sight); 0 without pyarrow."""
+    try:
+        import pyarrow
+    except ImportError:
+        return 0
+    return int(pyarrow.total_allocated_bytes())
+
+
 async def _heap(base_url: str, n: int) -> tuple[float, float]:
-    """(peak, retained) Python-heap bytes per item of one in-process ``fetch_products`` call,
-    by tracemalloc: the peak during the call, and what the returned frame keeps afterwards
-    (its object columns hold nested lists/dicts that ``memory_usage(deep=True)`` undercounts).
-    """
+    """(peak, retained) bytes per item of one in-process ``fetch_products`` call: Python heap
+    by tracemalloc plus pyarrow's pool. Peak during the call; retained = what the returned
+    frame keeps (its object columns hold nested lists/dicts that ``memory_usage(deep=True)``
+    undercounts)."""
     import asa_bulk
 
     fetch = asa_bulk.fetch_products
     items = asins(n, "H")
     gc.collect()
+    arrow0 = _arrow_bytes()
     tracemalloc.start()
     try:
         base = tracemalloc.get_traced_memory()[0]
@@ -167,7 +243,8 @@ async def _heap(base_url: str, n: int) -> tuple[float, float]:
     finally:
         tracemalloc.stop()
     assert len(frame) == n
-    return (peak - base) / n, (retained - base) / n
+    arrow = _arrow_bytes() - arrow0  # built at the end: its peak is (nearly) what stays
+    return (peak - base + arrow) / n, (retained - base + arrow) / n
 
 
 def heap_row(smoke: bool) -> dict[str, Any]:
@@ -175,7 +252,7 @@ def heap_row(smoke: bool) -> dict[str, Any]:
     with sandbox(fixed_latency=0, **UNLIMITED) as sb:
         peak, retained = asyncio.run(_heap(sb.base_url, n))
     return {
-        "case": "fetch_products in-process, Python heap (tracemalloc)",
+        "case": "fetch_products in-process, heap (tracemalloc + Arrow pool)",
         "N": n,
         "heap_peak_per_item_kb": peak / 1024,
         "output_per_row_kb": retained / 1024,
