@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import logging
 
 import pytest
@@ -45,13 +46,20 @@ def test_concurrency_cap_then_wait_for_release() -> None:
 
 def test_rate_cap_reports_when_the_next_token_arrives() -> None:
     pool = KeyPool(KEYS[:1], concurrency=10, rps=2.0, pin_concurrency=False, pin_rps=False, now=0.0)
-    for _ in range(2):
-        slot = pool.pick(0.0)
-        assert isinstance(slot, KeySlot)
-        pool.begin(slot, 0.0)
-        pool.end(slot)
-    assert pool.pick(0.0) == pytest.approx(0.5)
-    assert isinstance(pool.pick(0.5), KeySlot)
+    now, sent = 0.0, []
+    while len(sent) < 5:
+        choice = pool.pick(now)
+        if isinstance(choice, KeySlot):
+            pool.begin(choice, now)
+            pool.end(choice)
+            sent.append(now)
+        else:
+            assert isinstance(choice, float)
+            assert choice > now  # a real wait, never "now" again
+            now = choice
+    # Sustained 2/s: after the first burst, one request every 0.5 s (+ the 5 ms lag once).
+    gaps = [b - a for a, b in itertools.pairwise(sent[1:])]
+    assert gaps == pytest.approx([0.5] * 3)
 
 
 def test_cooling_key_is_skipped_until_its_time() -> None:

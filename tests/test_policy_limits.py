@@ -75,13 +75,21 @@ def test_token_bucket_rate_and_burst() -> None:
     assert bucket.capacity == 2.0
     bucket.take(0.0)
     bucket.take(0.0)
-    assert bucket.wait_time(0.0) == pytest.approx(0.5)
-    assert bucket.wait_time(0.5) == 0.0
-    assert bucket.available(100.0) == pytest.approx(2.0)  # never more than the burst capacity
+    # One token takes 0.5 s at 2/s, plus the 5 ms lag that keeps us behind the service's bucket.
+    assert bucket.wait_time(0.0) == pytest.approx(0.5 + 0.005)
+    assert bucket.wait_time(0.505) == 0.0
+    assert bucket.available(100.0) == pytest.approx(2.0 - 0.01)  # never more than the burst
     bucket.set_rate(10.0, now=100.0)
     assert bucket.capacity == 10.0
-    assert bucket.available(100.0) == pytest.approx(2.0)  # raising the rate does not mint tokens
+    assert bucket.available(100.0) == pytest.approx(2.0 - 0.05)  # raising the rate mints nothing
     assert TokenBucket.full(0.5, now=0.0).capacity == 1.0
+
+
+def test_a_one_token_bucket_still_fills() -> None:
+    bucket = TokenBucket.full(0.5, now=0.0)
+    bucket.take(0.0)
+    assert bucket.wait_time(0.0) == pytest.approx(2.0)  # the lag never exceeds capacity - 1
+    assert bucket.wait_time(2.0) == 0.0
 
 
 @pytest.mark.parametrize(
