@@ -111,6 +111,7 @@ async def fetch_products(
             checkpointed=store.load() if store is not None else (),
             on_progress=bar.advance,
             on_record=store.record if store is not None else None,
+            keep_bodies=raw,
         )
         pool = KeyPool(
             api_keys,
@@ -147,7 +148,7 @@ async def fetch_products(
         bar.close()
         if store is not None and isinstance(checkpoint, (str, os.PathLike)):
             store.close()  # a store object passed in belongs to the caller
-    frame = build_frame(plan.rows, plan.results, raw=raw)
+    frame = build_frame(plan.rows, plan.results, raw=raw, flattened=plan.flattened)
     frame.attrs["run"] = build_summary(
         statuses=frame["status"].astype(str),
         unique_requests=len(plan.results),

@@ -94,6 +94,7 @@ def build_frame(
     results: Mapping[LookupRequest, ResultRecord],
     *,
     raw: bool = False,
+    flattened: Mapping[LookupRequest, tuple[Any, ...]] | None = None,
 ) -> pd.DataFrame:
     """One typed row per input row, in the order given.
 
@@ -104,11 +105,14 @@ def build_frame(
     record: a row must never vanish silently.
     """
     with _gc_paused():
-        return _build(rows, results, raw)
+        return _build(rows, results, raw, flattened or {})
 
 
 def _build(
-    rows: Iterable[InputRow], results: Mapping[LookupRequest, ResultRecord], raw: bool
+    rows: Iterable[InputRow],
+    results: Mapping[LookupRequest, ResultRecord],
+    raw: bool,
+    flattened: Mapping[LookupRequest, tuple[Any, ...]],
 ) -> pd.DataFrame:
     base: list[tuple[Any, ...]] = []
     products: list[tuple[Any, ...]] = []
@@ -138,7 +142,7 @@ def _build(
         )  # fmt: skip
         body = record.product
         if body is None:
-            products.append(EMPTY_PRODUCT)
+            products.append(flattened.get(request, EMPTY_PRODUCT))
         else:
             flat = flat_of.get(id(record))
             if flat is None:

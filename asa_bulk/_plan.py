@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
+from ._flatten import flatten_values
 from ._inputs import InputRow
 from ._records import DONE_STATUSES, LookupRequest, ResultRecord
 
@@ -25,6 +26,7 @@ class Plan:
         checkpointed: Iterable[ResultRecord] = (),
         on_progress: ProgressCallback | None = None,
         on_record: Callable[[ResultRecord], None] | None = None,
+        keep_bodies: bool = False,
     ) -> None:
         self._rows = rows
         self._done: Mapping[str, ResultRecord] = {
@@ -34,6 +36,9 @@ class Plan:
         }
         self._progress = on_progress or (lambda n, record: None)
         self._on_record = on_record
+        self._keep_bodies = keep_bodies
+        #: Flattened product fields per request, when the decoded bodies are not kept.
+        self.flattened: dict[LookupRequest, tuple[object, ...]] = {}
         self._waiting: dict[LookupRequest, int] = {}
         self.rows: list[InputRow] = []
         self.results: dict[LookupRequest, ResultRecord] = {}
@@ -62,15 +67,23 @@ class Plan:
             cached = self._done.get(request.ident)
             if cached is not None:
                 self.from_checkpoint += 1
-                self.results[request] = cached
+                self._keep(cached)
                 self._progress(1, cached)
                 continue
             self._waiting[request] = 1
             yield request
 
     def record(self, record: ResultRecord) -> None:
-        """The runner's sink: store the final record, checkpoint it, advance progress."""
-        self.results[record.request] = record
+        """The runner's sink: checkpoint the final record, keep it, advance progress."""
         if self._on_record is not None:
             self._on_record(record)
+        self._keep(record)
         self._progress(self._waiting.pop(record.request, 1), record)
+
+    def _keep(self, record: ResultRecord) -> None:
+        # A decoded body costs ~4x its flattened fields; kept until the frame is built, bodies
+        # made memory grow with every row. Flatten now (after the checkpoint has stored the body).
+        if record.product is not None and not self._keep_bodies:
+            self.flattened[record.request] = flatten_values(record.product)
+            record.product = None
+        self.results[record.request] = record

@@ -33,3 +33,20 @@ def test_rows_waiting_on_one_request_advance_together() -> None:
     (only,) = list(plan.requests())
     plan.record(ResultRecord(only, "ok"))
     assert seen == [(3, "ok")]
+
+
+def test_bodies_are_flattened_on_arrival_unless_kept() -> None:
+    from asa_bulk._frame import build_frame
+
+    body = {"asin": "B000000001", "title": "Pan", "price": 9.5, "currency": "EUR"}
+    frames = []
+    for keep in (False, True):
+        plan = Plan(iter_input_rows(["B000000001", "B000000001"]), keep_bodies=keep)
+        (request,) = list(plan.requests())
+        plan.record(ResultRecord(request, "ok", product=dict(body)))
+        assert (plan.results[request].product is not None) is keep  # dropped: memory stays flat
+        assert (request in plan.flattened) is not keep
+        frames.append(build_frame(plan.rows, plan.results, flattened=plan.flattened))
+    assert frames[0].equals(frames[1])
+    assert list(frames[0]["title"]) == ["Pan", "Pan"]
+    assert list(frames[0]["price"]) == [9.5, 9.5]
