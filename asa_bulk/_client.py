@@ -97,15 +97,13 @@ async def lookup(
     key: ApiKey,
     *,
     auth: AuthMode,
-    timeout: float,
+    timeout: aiohttp.ClientTimeout,
 ) -> Outcome:
     """Send one product lookup and classify the answer. Never raises for network or HTTP errors."""
     url, params, headers = build_request(base_url, request, key, auth)
     started = time.perf_counter()
     try:
-        async with session.get(
-            url, params=params, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
-        ) as response:
+        async with session.get(url, params=params, headers=headers, timeout=timeout) as response:
             raw = await response.read()
             status = response.status
             resp_headers = response.headers
@@ -113,7 +111,7 @@ async def lookup(
         return Outcome(
             TRANSIENT,
             error="timeout",
-            message=f"no complete answer within {timeout:g} s",
+            message=f"no complete answer within {timeout.total:g} s",
             latency_ms=(time.perf_counter() - started) * 1000,
         )
     except (aiohttp.ClientError, OSError) as exc:

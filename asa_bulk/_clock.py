@@ -15,10 +15,10 @@ class Clock(Protocol):
 
 
 class LoopClock:
-    """The running event loop's monotonic clock."""
+    """The running event loop's monotonic clock (create it inside the loop)."""
 
-    def now(self) -> float:
-        return asyncio.get_running_loop().time()
+    def __init__(self) -> None:
+        self.now = asyncio.get_running_loop().time  # bound once: called several times a request
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))

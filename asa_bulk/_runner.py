@@ -92,6 +92,7 @@ class Runner:
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._failure: BaseException | None = None
+        self._timeout = aiohttp.ClientTimeout(total=settings.timeout)
 
     @property
     def in_flight(self) -> int:
@@ -209,7 +210,7 @@ class Runner:
                 item.request,
                 slot.key,
                 auth=self._settings.auth,
-                timeout=self._settings.timeout,
+                timeout=self._timeout,
             )
             self.pool.end(slot)
             self._settle(item, slot, outcome)
