@@ -138,10 +138,6 @@ class Redactor:
         for key in keys:
             self._secrets[key.secret] = key.key_id
 
-    def remove(self, keys: Iterable[ApiKey]) -> None:
-        for key in keys:
-            self._secrets.pop(key.secret, None)
-
     def __call__(self, text: str) -> str:
         for secret, key_id in self._secrets.items():
             if secret in text:
@@ -149,7 +145,8 @@ class Redactor:
         return self._KEY_SHAPE.sub(lambda m: key_id_of(m.group(0)) + "…", text)
 
 
-#: One process-wide redactor: every running job registers its keys here for its lifetime.
+#: One process-wide redactor: every run registers its keys here, and they stay registered (a
+#: later log line or traceback could still quote them; the cost is a few bytes per key).
 REDACTOR = Redactor()
 
 

@@ -285,7 +285,7 @@ class Runner:
         outcome = item.last
         assert outcome is not None  # every finish follows an answer
         ok = status == "ok"
-        self._emit(
+        self._sink(
             ResultRecord(
                 request=item.request,
                 status=status,
@@ -301,9 +301,6 @@ class Runner:
             )
         )
 
-    def _emit(self, record: ResultRecord) -> None:
-        self._sink(record)
-
     # -- stopping ---------------------------------------------------------------------------
 
     def _skip_the_rest(self, source: Iterator[LookupRequest]) -> None:
@@ -313,7 +310,7 @@ class Runner:
         while self._delayed:
             item = heapq.heappop(self._delayed)[2]
             last = item.last
-            self._emit(
+            self._sink(
                 ResultRecord(
                     request=item.request,
                     status="skipped",
@@ -329,4 +326,4 @@ class Runner:
             source = itertools.chain([self._lookahead], source)
             self._lookahead = None
         for request in source:
-            self._emit(ResultRecord(request, "skipped", error=reason, error_message=message))
+            self._sink(ResultRecord(request, "skipped", error=reason, error_message=message))
