@@ -100,9 +100,12 @@ class RetryPolicy:
         wait = max(floor, exponential)
         return wait * (1.0 + self.jitter * rng.random()) * self.delay_scale
 
-    def throttle_wait(self, retry_after: float | None, throttles: int, rng: random.Random) -> float:
+    def throttle_wait(
+        self, retry_after: float | None, throttles: int, floor: float, rng: random.Random
+    ) -> float:
         """Seconds a throttled key pauses: Retry-After when given (plus a little positive jitter,
-        so keys don't wake in lockstep), else an exponential backoff from 1 s."""
+        so keys don't wake in lockstep), else an exponential backoff from the rule's documented
+        minimum (1 s for a 429, 60 s for a 503)."""
         if retry_after is not None:
             return retry_after * (1.0 + 0.1 * self.jitter * rng.random()) * self.delay_scale
-        return self.backoff(throttles, 1.0, rng)
+        return self.backoff(throttles, floor, rng)

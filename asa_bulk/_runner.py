@@ -257,7 +257,7 @@ class Runner:
             self.counters.throttled += 1
             item.throttles += 1
             wait = self._policy.throttle_wait(
-                outcome.retry_after, slot.throttles_in_row + 1, self._rng
+                outcome.retry_after, slot.throttles_in_row + 1, outcome.rule.min_delay, self._rng
             )
             self.pool.cool_down(slot, now + wait)
             if item.throttles > self._policy.max_throttles or self._past_deadline(item, now):

@@ -453,3 +453,10 @@ async def test_bad_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.delenv("ASA_CONCURRENCY")
     with pytest.raises(asa_bulk.ConfigError, match="domain"):
         await asa_bulk.fetch_products(["B000000001"], keys=[KEY_A], domain="amazon.xx")
+
+
+async def test_503_without_retry_after_waits_the_documented_minute(api: FakeApi) -> None:
+    api.script = first_fails(error(503, "capacity"))
+    df = await fetch(api, ["B000000001"], retry_delay_scale=1.0)
+    assert df.loc[0, "status"] == "ok"
+    assert api.calls[1].time - api.calls[0].time >= 60.0

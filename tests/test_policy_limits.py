@@ -65,9 +65,10 @@ def test_backoff_grows_respects_floor_cap_and_scale() -> None:
 def test_throttle_wait_honours_retry_after() -> None:
     rng = random.Random(2)
     policy = RetryPolicy()
-    assert 7.0 <= policy.throttle_wait(7.0, 1, rng) <= 7.0 * 1.025
-    assert 1.0 <= policy.throttle_wait(None, 1, rng) <= 1.25
-    assert 4.0 <= policy.throttle_wait(None, 3, rng) <= 5.0
+    assert 7.0 <= policy.throttle_wait(7.0, 1, 60.0, rng) <= 7.0 * 1.025  # the header wins
+    assert 1.0 <= policy.throttle_wait(None, 1, 1.0, rng) <= 1.25
+    assert 4.0 <= policy.throttle_wait(None, 3, 1.0, rng) <= 5.0
+    assert 60.0 <= policy.throttle_wait(None, 1, 60.0, rng) <= 75.0  # 503 without Retry-After
 
 
 def test_token_bucket_rate_and_burst() -> None:
