@@ -4,7 +4,7 @@ Why not aiolimiter: the key pool must *peek* at every key's capacity without wai
 key with the most room), know when the next token arrives (to sleep exactly that long on an
 injectable clock), and change a key's rate mid-run when the service reports its real limit.
 aiolimiter only offers a blocking ``acquire`` on the loop's clock, with a fixed rate. The bucket
-below is 40 lines and fully tested.
+below is small and fully tested.
 """
 
 from __future__ import annotations
