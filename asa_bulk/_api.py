@@ -7,8 +7,8 @@ import os
 import random
 import time
 import warnings
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -19,11 +19,12 @@ from ._clock import Clock, LoopClock
 from ._frame import build_frame
 from ._inputs import iter_input_rows
 from ._keypool import KeyPool
-from ._keys import REDACTOR, ApiKey, resolve_keys
+from ._keys import LIVE_PREFIX, REDACTOR, TEST_PREFIX, ApiKey, resolve_keys
 from ._plan import Plan
 from ._policy import RetryPolicy
 from ._progress import ProgressBar
-from ._runner import STOP_MESSAGES, Runner
+from ._records import ResultRecord
+from ._runner import Runner
 from ._settings import DEFAULT_CONCURRENCY, DEFAULT_RPS, resolve_settings
 from ._summary import build_summary
 
@@ -48,14 +49,17 @@ async def fetch_products(
     timeout: float | None = None,
     max_attempts: int | None = None,
     max_item_seconds: float | None = None,
+    max_wait: float | None = None,
     progress: bool = True,
     auth: str | None = None,
     raw: bool = False,
     checkpoint: str | os.PathLike[str] | CheckpointStore | None = None,
     max_credits: int | None = None,
     retry_delay_scale: float | None = None,
+    allow_origin_change: bool = False,
     env_file: str | os.PathLike[str] | None = ".env",
     session: aiohttp.ClientSession | None = None,
+    stop: asyncio.Event | None = None,
     clock: Clock | None = None,
     seed: int | None = None,
 ) -> pd.DataFrame:
@@ -68,8 +72,17 @@ async def fetch_products(
     the Free plan's limits (10 in flight, 2/s) and follow the service's ``Asa-Concurrency`` and
     ``Asa-Rps`` headers. ``checkpoint`` (a path or a store) records each finished request as it
     arrives; a re-run with the same checkpoint does not send (or pay for) finished ones again.
+    A checkpoint remembers the ``base_url`` it was filled from: resuming it against another
+    one is a :class:`ConfigError` unless ``allow_origin_change=True``, and results of sandbox
+    keys (``asa_test_``) are never served to a run with ``asa_live_`` keys.
     ``max_credits`` never lets billed credits pass that number. ``session`` may be your own
     aiohttp session (it is not closed); ``clock``/``seed``/``retry_delay_scale`` are for tests.
+
+    Stopping: setting ``stop`` (an :class:`asyncio.Event`) sends nothing more, waits for the
+    answers in flight, and returns the frame with the rest ``skipped`` (``interrupted``).
+    Cancelling the call (Ctrl-C in a script, a notebook's interrupt with the sync form) with a
+    ``checkpoint`` first waits up to ``timeout`` seconds for the answers in flight, which are
+    paid for, and records them; a second cancellation abandons them.
 
     Raises :class:`ConfigError`/:class:`NoKeysError`/:class:`InputError` before anything is sent.
     Per-item problems never raise: they are rows with ``status`` and ``error``.
@@ -85,6 +98,7 @@ async def fetch_products(
             "timeout": timeout,
             "max_attempts": max_attempts,
             "max_item_seconds": max_item_seconds,
+            "max_wait": max_wait,
             "auth": auth,
             "max_credits": max_credits,
             "retry_delay_scale": retry_delay_scale,
@@ -106,9 +120,14 @@ async def fetch_products(
         bar.close()
         raise
     try:
+        checkpointed: Iterable[ResultRecord] = ()
+        if store is not None:
+            checkpointed = _servable(
+                store, settings.base_url, api_keys, allow_origin_change=allow_origin_change
+            )
         plan = Plan(
             rows,
-            checkpointed=store.load() if store is not None else (),
+            checkpointed=checkpointed,
             on_progress=bar.advance,
             on_record=store.record if store is not None else None,
             keep_bodies=raw,
@@ -125,6 +144,7 @@ async def fetch_products(
         policy = RetryPolicy(
             max_attempts=settings.max_attempts,
             max_item_seconds=settings.max_item_seconds,
+            max_wait=settings.max_wait,
             delay_scale=settings.retry_delay_scale,
         )
         own_session = session is None
@@ -139,8 +159,14 @@ async def fetch_products(
                 clock=clock,
                 sink=plan.record,
                 rng=random.Random(seed),
+                drain_on_cancel=store is not None,  # without one, drained answers go nowhere
             )
-            await runner.run(plan.requests())
+            watcher = _watch(stop, runner) if stop is not None else None
+            try:
+                await runner.run(plan.requests())
+            finally:
+                if watcher is not None:
+                    watcher.cancel()
         finally:
             if own_session:
                 await http.close()
@@ -157,6 +183,7 @@ async def fetch_products(
         counters=runner.counters,
         pool=pool,
         stop_reason=runner.stop_reason,
+        stop_message=runner.stop_message,
         started_at=started_at,
         wall_seconds=time.perf_counter() - started,
         base_url=settings.base_url,
@@ -164,7 +191,7 @@ async def fetch_products(
     if runner.stop_reason is not None:
         skipped = int((frame["status"] == "skipped").sum())
         warnings.warn(
-            f"the run stopped early: {STOP_MESSAGES.get(runner.stop_reason, runner.stop_reason)}; "
+            f"the run stopped early: {runner.stop_message}; "
             f"{skipped} row(s) are 'skipped' (error={runner.stop_reason!r}), finished rows keep "
             "their results",
             RunStoppedWarning,
@@ -187,14 +214,44 @@ def fetch_products_sync(items: Iterable[Any] | pd.DataFrame, **options: Any) -> 
         started["loop"], started["task"] = asyncio.get_running_loop(), asyncio.current_task()
         return await fetch_products(items, **options)
 
+    def cancel() -> None:
+        if "task" in started:
+            started["loop"].call_soon_threadsafe(started["task"].cancel)
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="asa_bulk") as executor:
         future = executor.submit(asyncio.run, run_in_worker())
         try:
             return future.result()
         except BaseException:
-            if "task" in started:  # stop sending; leaving the with-block waits for the cleanup
-                started["loop"].call_soon_threadsafe(started["task"].cancel)
+            cancel()  # stop sending; with a checkpoint, the answers in flight are still recorded
+            try:
+                wait([future])
+            except KeyboardInterrupt:
+                cancel()  # a second interrupt: abandon the answers in flight
             raise
+
+
+def _watch(stop: asyncio.Event, runner: Runner) -> asyncio.Task[None]:
+    async def watch() -> None:
+        await stop.wait()
+        runner.request_stop("interrupted")
+
+    return asyncio.ensure_future(watch())
+
+
+def _servable(
+    store: CheckpointStore, base_url: str, keys: list[ApiKey], *, allow_origin_change: bool
+) -> Iterator[ResultRecord]:
+    """The checkpoint's records this run may serve as results, after checking their origin."""
+    bind = getattr(store, "bind_origin", None)  # optional: stores of your own may lack it
+    if bind is not None:
+        bind(base_url, [key.key_id for key in keys], allow_change=allow_origin_change)
+    live = any(key.key_id.startswith(LIVE_PREFIX) for key in keys)
+    for record in store.load():
+        # Sandbox fixtures must never pass for real products, whatever the caller allowed.
+        if live and record.key_id is not None and record.key_id.startswith(TEST_PREFIX):
+            continue
+        yield record
 
 
 def _length(items: object) -> int | None:

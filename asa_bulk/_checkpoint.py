@@ -18,13 +18,16 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Protocol, runtime_checkable
 
-from ._errors import ConfigError
+from ._errors import CheckpointWriteError, ConfigError
+from ._log import get_logger
 from ._records import ResultRecord
+
+logger = get_logger(__name__)
 
 #: Written to SQLite's ``application_id`` header field: marks the file as an asa_bulk checkpoint.
 APPLICATION_ID = 0x41534142  # "ASAB"
@@ -160,6 +163,57 @@ class SqliteCheckpoint:
                 f"version {SCHEMA_VERSION}: finish it with the matching asa_bulk or use a new path"
             )
 
+    def bind_origin(
+        self, base_url: str, key_ids: Sequence[str], *, allow_change: bool = False
+    ) -> None:
+        """Tie the checkpoint to the service its results come from (first use records it).
+
+        A resume against another ``base_url`` would serve that service's results as this
+        run's (sandbox fixtures as real products, say): :class:`ConfigError` unless
+        ``allow_change``. The key ids are recorded for the report; keys rotate, so a changed
+        set is only logged.
+        """
+        stored = self._meta("base_url")
+        if stored is not None and stored != base_url:
+            if not allow_change:
+                raise ConfigError(
+                    f"checkpoint {self.path} holds results from {stored}, but this run uses "
+                    f"{base_url}: resuming would serve those results as this service's. Use "
+                    "another checkpoint, or allow it explicitly (--allow-origin-change, "
+                    "allow_origin_change=True) if both are the same service"
+                )
+            logger.warning(
+                "checkpoint %s: resuming against %s (was %s)", self.path, base_url, stored
+            )
+        ids = json.dumps(sorted(set(key_ids)))
+        previous = self._meta("key_ids")
+        if previous is not None and previous != ids:
+            logger.info("checkpoint %s: the key set changed since the last run", self.path)
+        self._set_meta("base_url", base_url)
+        self._set_meta("key_ids", ids)
+
+    def _meta(self, name: str) -> str | None:
+        with self._lock:
+            row = (
+                self._connection()
+                .execute("SELECT value FROM meta WHERE name = ?", (name,))
+                .fetchone()
+            )
+        return None if row is None else str(row[0])
+
+    def _set_meta(self, name: str, value: str) -> None:
+        with self._lock:
+            try:
+                self._connection().execute(
+                    "INSERT OR REPLACE INTO meta(name, value) VALUES (?, ?)", (name, value)
+                )
+            except (sqlite3.Error, OSError) as exc:
+                raise ConfigError(f"cannot use checkpoint {self.path}: {exc}") from None
+
+    def origin(self) -> str | None:
+        """The ``base_url`` this checkpoint's results come from (None: not recorded yet)."""
+        return self._meta("base_url")
+
     def _abort(self) -> None:
         if self._conn is not None:
             self._conn.close()
@@ -196,11 +250,15 @@ class SqliteCheckpoint:
         """Upsert ``record`` under its request ident and commit (durable when this returns)."""
         text = encode_record(record)
         with self._lock:
-            self._connection().execute(
-                "INSERT OR REPLACE INTO records(ident, status, record, updated_at) "
-                "VALUES (?, ?, ?, ?)",
-                (record.request.ident, record.status, text, time.time()),
-            )
+            connection = self._connection()
+            try:
+                connection.execute(
+                    "INSERT OR REPLACE INTO records(ident, status, record, updated_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (record.request.ident, record.status, text, time.time()),
+                )
+            except (sqlite3.Error, OSError) as exc:
+                raise CheckpointWriteError(f"cannot write checkpoint {self.path}: {exc}") from None
 
     def status_counts(self) -> dict[str, int]:
         """How many stored records have each status (cheap: no JSON decoding)."""

@@ -40,6 +40,9 @@ class Outcome:
     rps_limit: float | None = None
     latency_ms: float = 0.0
     body: dict[str, Any] | None = None
+    #: False when the answer did not come from the API (no connection, a timeout, a proxy's
+    #: page, an unknown path): the runner's circuit breaker counts these.
+    from_api: bool = True
 
     @property
     def action(self) -> Action:
@@ -113,6 +116,7 @@ async def lookup(
             error="timeout",
             message=f"no complete answer within {timeout.total:g} s",
             latency_ms=(time.perf_counter() - started) * 1000,
+            from_api=False,
         )
     except (aiohttp.ClientError, OSError) as exc:
         # Only the exception's type and text survive, redacted: never the object (it holds the URL).
@@ -121,6 +125,7 @@ async def lookup(
             error="connection_error",
             message=_clean(f"{type(exc).__name__}: {exc}"),
             latency_ms=(time.perf_counter() - started) * 1000,
+            from_api=False,
         )
     latency_ms = (time.perf_counter() - started) * 1000
     request_id = resp_headers.get("X-Request-Id")
@@ -141,6 +146,7 @@ async def lookup(
                 message=_clean(f"HTTP {status} with a body that is not a JSON object"),
                 request_id=request_id,
                 latency_ms=latency_ms,
+                from_api=False,
             )
         return Outcome(
             Rule(Action.OK),
@@ -157,14 +163,26 @@ async def lookup(
         message = f"HTTP {status} with a body that is not JSON: {snippet!r}"
     if isinstance(body, dict) and request_id is None:
         request_id = _str_or_none(body.get("request_id"))
+    rule = classify(status, code, retryable=retryable)
+    # The API's errors carry its envelope; a bare 429/503 is still a "slow down" (a proxy may
+    # send it), which the throttle bounds handle, not the circuit breaker.
+    from_api = code is not None or status in (429, 503)
+    if status == 404 and (code is None or code.lower() == "not_found"):
+        # The API answers a missing product with its envelope and a product code; a bare 404
+        # (or the API's own "unknown path") means base_url does not point at the product API.
+        from_api = False
+        rule = Rule(Action.GIVE_UP)
+        if message is None:
+            message = f"HTTP 404 without the API's error body: is base_url {base_url!r} right?"
     return Outcome(
-        classify(status, code, retryable=retryable),
+        rule,
         http_status=status,
         error=(code.lower() if code else f"http_{status}"),
         message=_clean(message),
         request_id=request_id,
         retry_after=parse_retry_after(resp_headers.get("Retry-After")),
         latency_ms=latency_ms,
+        from_api=from_api,
     )
 
 

@@ -5,7 +5,9 @@ Every exception derives from one root, so callers can catch the whole family::
     AsaBulkError
     ├── ConfigError            a setting is wrong (bad option value, unknown column, ...)
     │   └── NoKeysError        no API key anywhere (argument, ASA_API_KEYS/ASA_API_KEY, .env)
-    └── InputError             the items to look up cannot be read at all
+    ├── InputError             the items to look up cannot be read at all
+    └── CheckpointWriteError   a result could not be stored in the checkpoint (handled inside
+                               a run: it stops the run, it is not raised to the caller)
 
 Per-item problems (an invalid ASIN, a 404, retries exhausted) are never raised: they become rows
 with a ``status`` and an ``error`` code in the returned DataFrame. No exception message ever
@@ -29,3 +31,11 @@ class NoKeysError(ConfigError):
 
 class InputError(AsaBulkError, ValueError):
     """The input items cannot be read (wrong type, missing column, ...)."""
+
+
+class CheckpointWriteError(AsaBulkError, OSError):
+    """A finished result could not be written to the checkpoint (disk full, file removed, ...).
+
+    The engine never lets it escape a run: it stops sending (``stopped="checkpoint_failed"``),
+    keeps the result in the returned frame, and says why in the run summary.
+    """

@@ -132,6 +132,15 @@ class KeyPool:
             raise NoUsableKeys
         return best if best is not None else wake
 
+    def next_ready(self, now: float) -> float | None:
+        """The earliest time any usable key is out of its cooldown (None: no usable key).
+
+        Only cooldowns count: a full concurrency or rate budget frees up within a request or
+        two, while a cooldown follows the service's Retry-After and can be long.
+        """
+        times = [max(now, slot.cooling_until) for slot in self.slots if slot.retired is None]
+        return min(times) if times else None
+
     def begin(self, slot: KeySlot, now: float) -> None:
         """Account for a request starting on ``slot``."""
         slot.bucket.take(now)

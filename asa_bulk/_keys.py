@@ -20,7 +20,9 @@ from ._errors import ConfigError, NoKeysError
 ENV_KEYS = "ASA_API_KEYS"
 ENV_KEY = "ASA_API_KEY"
 
-KEY_PREFIXES = ("asa_live_", "asa_test_")
+LIVE_PREFIX = "asa_live_"
+TEST_PREFIX = "asa_test_"
+KEY_PREFIXES = (LIVE_PREFIX, TEST_PREFIX)
 SHORTPREFIX_CHARS = 12
 _KEY_SPLIT = re.compile(r"[\s,]+")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
+from ._errors import CheckpointWriteError
 from ._flatten import flatten_values
 from ._inputs import InputRow
 from ._records import DONE_STATUSES, LookupRequest, ResultRecord
@@ -74,11 +75,23 @@ class Plan:
             yield request
 
     def record(self, record: ResultRecord) -> None:
-        """The runner's sink: checkpoint the final record, keep it, advance progress."""
-        if self._on_record is not None:
-            self._on_record(record)
-        self._keep(record)
-        self._progress(self._waiting.pop(record.request, 1), record)
+        """The runner's sink: checkpoint the final record, keep it, advance progress.
+
+        When the checkpoint fails, the record is still kept (it is in the result) and
+        :class:`CheckpointWriteError` tells the runner to stop buying more.
+        """
+        try:
+            if self._on_record is not None:
+                self._on_record(record)
+        except CheckpointWriteError:
+            raise
+        except Exception as exc:  # a store of the caller's: whatever it raises, keep the row
+            raise CheckpointWriteError(
+                f"the checkpoint failed to store a result: {type(exc).__name__}: {exc}"
+            ) from exc
+        finally:
+            self._keep(record)
+            self._progress(self._waiting.pop(record.request, 1), record)
 
     def _keep(self, record: ResultRecord) -> None:
         # A decoded body costs ~4x its flattened fields; kept until the frame is built, bodies

@@ -9,6 +9,7 @@ codes compare case-insensitively, so the docs' ``rate_limited`` and the SDK READ
 from __future__ import annotations
 
 import enum
+import math
 import random
 from dataclasses import dataclass
 from typing import Final
@@ -81,14 +82,15 @@ class RetryPolicy:
     failures: they are bounded by ``max_throttles`` and by ``max_item_seconds``, the total time an
     item may take from its first send). Waits grow exponentially from ``base_delay`` up to
     ``max_delay``, never below the documented minimum for the error, with up to ``jitter`` (a
-    fraction) added so that many items never retry in lockstep. ``delay_scale`` multiplies every
-    wait, Retry-After included: leave it at 1.0 against the real service; tests and the sandbox
-    demo scale it down.
+    fraction) added so that many items never retry in lockstep. No single wait, Retry-After
+    included, is longer than ``max_wait``. ``delay_scale`` multiplies every wait: leave it at
+    1.0 against the real service; tests and the sandbox demo scale it down.
     """
 
     max_attempts: int = 4
     max_throttles: int = 20
     max_item_seconds: float = 600.0
+    max_wait: float = 300.0
     base_delay: float = 1.0
     max_delay: float = 120.0
     jitter: float = 0.25
@@ -96,9 +98,9 @@ class RetryPolicy:
 
     def backoff(self, failures: int, floor: float, rng: random.Random) -> float:
         """Seconds to wait before retry number ``failures`` (1-based)."""
-        exponential = min(self.max_delay, self.base_delay * 2.0 ** max(0, failures - 1))
-        wait = max(floor, exponential)
-        return wait * (1.0 + self.jitter * rng.random()) * self.delay_scale
+        exponential = min(self.max_delay, self.base_delay * 2.0 ** min(64, max(0, failures - 1)))
+        wait = max(floor, exponential) * (1.0 + self.jitter * rng.random())
+        return min(wait, self.max_wait) * self.delay_scale
 
     def throttle_wait(
         self, retry_after: float | None, throttles: int, floor: float, rng: random.Random
@@ -106,6 +108,7 @@ class RetryPolicy:
         """Seconds a throttled key pauses: Retry-After when given (plus a little positive jitter,
         so keys don't wake in lockstep), else an exponential backoff from the rule's documented
         minimum (1 s for a 429, 60 s for a 503)."""
-        if retry_after is not None:
-            return retry_after * (1.0 + 0.1 * self.jitter * rng.random()) * self.delay_scale
+        if retry_after is not None and math.isfinite(retry_after) and retry_after >= 0:
+            wait = retry_after * (1.0 + 0.1 * self.jitter * rng.random())
+            return min(wait, self.max_wait) * self.delay_scale
         return self.backoff(throttles, floor, rng)

@@ -21,6 +21,7 @@ import aiohttp
 
 from ._client import Outcome, lookup
 from ._clock import Clock
+from ._errors import CheckpointWriteError
 from ._keypool import KeyPool, KeySlot, NoUsableKeys, WorkspaceStopped
 from ._log import get_logger
 from ._policy import Action, RetryPolicy
@@ -36,7 +37,17 @@ STOP_MESSAGES = {
     "no_usable_keys": "every API key was retired (401) before this item finished",
     "insufficient_credits": "the workspace ran out of credits (402) before this item was sent",
     "budget_exhausted": "max_credits was reached before this item was sent",
+    "interrupted": "the run was interrupted before this item finished",
+    "service_unreachable": "the API did not answer (see the run's stop message)",
+    "checkpoint_failed": "the checkpoint could not be written, so the run stopped sending",
 }
+
+#: The circuit breaker: this many answers in a row that did not come from the API (connection
+#: errors, timeouts, proxy pages, unknown paths) stop the run instead of failing every row.
+BREAKER_THRESHOLD = 20
+
+#: Status given to an item whose ``max_item_seconds`` ran out while it waited.
+DEADLINE_ERROR = "deadline_exceeded"
 
 
 @dataclass(slots=True, eq=False)
@@ -75,6 +86,7 @@ class Runner:
         clock: Clock,
         sink: RecordSink,
         rng: random.Random | None = None,
+        drain_on_cancel: bool = False,
     ) -> None:
         self._session = session
         self.pool = pool
@@ -85,6 +97,10 @@ class Runner:
         self._rng = rng or random.Random()
         self.counters = RunCounters()
         self.stop_reason: str | None = None
+        #: One line for people: why the run stopped (None while it runs or when it finished).
+        self.stop_message: str | None = None
+        self._drain_on_cancel = drain_on_cancel
+        self._foreign_in_row = 0
         self._delayed: list[tuple[float, int, _Item]] = []
         self._seq = itertools.count()
         self._lookahead: LookupRequest | None = None
@@ -99,11 +115,26 @@ class Runner:
         return len(self._tasks)
 
     async def run(self, source: Iterator[LookupRequest]) -> None:
-        """Send every request from ``source``; each one ends as exactly one record in the sink."""
+        """Send every request from ``source``; each one ends as exactly one record in the sink.
+
+        After :meth:`request_stop` nothing new is sent, the answers in flight are awaited and
+        recorded, and every request left becomes a ``skipped`` record. When the task running
+        this is cancelled and ``drain_on_cancel`` is set, the answers in flight (already paid
+        for) are still awaited and recorded, for at most ``timeout`` seconds, before the
+        cancellation goes on; a second cancellation abandons them at once.
+        """
         try:
-            await self._dispatch(source)
-            if self._tasks:
-                await asyncio.gather(*self._tasks)
+            try:
+                await self._dispatch(source)
+                if self._tasks:
+                    # wait(), not gather(): a cancelled gather would cancel the requests too.
+                    await asyncio.wait(set(self._tasks))
+            except asyncio.CancelledError:
+                # A cancellation after an interrupt was asked for is the second one: abandon.
+                if self._drain_on_cancel and self._tasks and self.stop_reason != "interrupted":
+                    self.request_stop("interrupted")
+                    await asyncio.wait(set(self._tasks), timeout=self._settings.timeout + 1.0)
+                raise
             if self._failure is not None:
                 raise self._failure
             if self.stop_reason is not None:
@@ -116,11 +147,17 @@ class Runner:
 
     # -- the dispatcher ---------------------------------------------------------------------
 
+    def request_stop(self, reason: str, message: str | None = None) -> None:
+        """Send nothing more; the answers in flight are still awaited and recorded."""
+        self._halt(reason, message)
+        self._wake.set()
+
     async def _dispatch(self, source: Iterator[LookupRequest]) -> None:
         max_credits = self._settings.max_credits
-        while self._failure is None:
+        while self._failure is None and self.stop_reason is None:
             self._wake.clear()  # no await until we wait: a completion can't slip in between
             now = self._clock.now()
+            self._expire(now)
             if self._finished(source):
                 return
             try:
@@ -132,7 +169,9 @@ class Runner:
                 self._halt(stopped.reason)
                 return
             if not isinstance(choice, KeySlot):
-                await self._wait(choice)  # a float: when a key frees up; None: on a completion
+                # A float: when a key frees up (woken earlier when a waiting item's time runs
+                # out, so it fails on time); None: on a completion.
+                await self._wait(self._earliest(choice))
                 continue
             if max_credits is not None and not self._within_budget(max_credits):
                 if not self._tasks:
@@ -162,6 +201,29 @@ class Runner:
                 self._source_done = True
         return self._lookahead
 
+    def _deadline(self, item: _Item) -> float:
+        started = item.first_sent if item.first_sent is not None else self._clock.now()
+        return started + self._policy.max_item_seconds
+
+    def _expire(self, now: float) -> None:
+        """Fail every waiting item whose ``max_item_seconds`` has run out."""
+        if not self._delayed:
+            return
+        expired = [entry for entry in self._delayed if self._deadline(entry[2]) <= now]
+        if not expired:
+            return
+        self._delayed = [entry for entry in self._delayed if self._deadline(entry[2]) > now]
+        heapq.heapify(self._delayed)
+        for _, _, item in expired:
+            self._fail_deadline(item, "while it waited for a key")
+
+    def _earliest(self, until: float | None) -> float | None:
+        """``until``, or earlier if a waiting item's deadline comes first."""
+        if not self._delayed:
+            return until
+        soonest = min(self._deadline(entry[2]) for entry in self._delayed)
+        return soonest if until is None else min(until, soonest)
+
     def _next_item(self, now: float, source: Iterator[LookupRequest]) -> _Item | None:
         if self._delayed and self._delayed[0][0] <= now:
             return heapq.heappop(self._delayed)[2]
@@ -188,10 +250,11 @@ class Runner:
             waiter.cancel()
             sleeper.cancel()
 
-    def _halt(self, reason: str) -> None:
+    def _halt(self, reason: str, message: str | None = None) -> None:
         if self.stop_reason is None:
             self.stop_reason = reason
-            logger.info("run stopping: %s", reason)
+            self.stop_message = message or STOP_MESSAGES.get(reason, reason)
+            logger.info("run stopping: %s", self.stop_message)
 
     # -- attempts ---------------------------------------------------------------------------
 
@@ -232,6 +295,7 @@ class Runner:
         item.attempts += 1
         item.last, item.last_key = outcome, slot.key_id
         self.counters.latencies_ms.append(outcome.latency_ms)
+        self._watch_service(outcome)
         action = outcome.action
         if action is Action.OK:
             slot.ok += 1
@@ -260,37 +324,72 @@ class Runner:
                 outcome.retry_after, slot.throttles_in_row + 1, outcome.rule.min_delay, self._rng
             )
             self.pool.cool_down(slot, now + wait)
-            if item.throttles > self._policy.max_throttles or self._past_deadline(item, now):
+            resend_at = self.pool.next_ready(now)
+            if item.throttles > self._policy.max_throttles:
                 self._finish(item, "failed")
+            elif resend_at is not None and resend_at >= self._deadline(item):
+                # Every key is paused past this item's deadline: say so now, not in an hour.
+                self._fail_deadline(item, f"no key may send again for {resend_at - now:.0f} s")
             else:
                 self._requeue(item, now)  # free to go to another key at once
         else:  # Action.RETRY
             slot.errors += 1
             item.failures += 1
             delay = self._policy.backoff(item.failures, outcome.rule.min_delay, self._rng)
-            if item.failures >= self._policy.max_attempts or self._past_deadline(item, now + delay):
+            if item.failures >= self._policy.max_attempts:
                 self._finish(item, "failed")
+            elif self._past_deadline(item, now + delay):
+                self._fail_deadline(item, f"the next retry would be due in {delay:.0f} s")
             else:
                 self.counters.retries += 1
                 self._requeue(item, now + delay)
 
     def _past_deadline(self, item: _Item, when: float) -> bool:
-        started = item.first_sent if item.first_sent is not None else when
-        return when - started > self._policy.max_item_seconds
+        return when > self._deadline(item)
+
+    def _watch_service(self, outcome: Outcome) -> None:
+        """The circuit breaker: stop when the API has stopped answering (or never did)."""
+        if outcome.from_api:
+            self._foreign_in_row = 0
+            return
+        self._foreign_in_row += 1
+        if self._foreign_in_row >= BREAKER_THRESHOLD:
+            self._halt(
+                "service_unreachable",
+                f"the last {self._foreign_in_row} requests to {self._settings.base_url} got no "
+                f"answer from the Amazon Scraper API (last: {outcome.error}: {outcome.message}); "
+                "check base_url and the network",
+            )
+
+    def _fail_deadline(self, item: _Item, why: str) -> None:
+        """Finish ``item`` as failed because its ``max_item_seconds`` cannot be met."""
+        last = item.last
+        said = f"{last.error} (HTTP {last.http_status})" if last and last.http_status else None
+        said = said or (last.error if last else None)
+        seconds = self._policy.max_item_seconds
+        message = f"gave up after max_item_seconds={seconds:g} s: {why}"
+        self._finish(
+            item,
+            "failed",
+            error=DEADLINE_ERROR,
+            message=message + (f"; last: {said}" if said else ""),
+        )
 
     def _requeue(self, item: _Item, ready_at: float) -> None:
         heapq.heappush(self._delayed, (ready_at, next(self._seq), item))
 
-    def _finish(self, item: _Item, status: Status) -> None:
+    def _finish(
+        self, item: _Item, status: Status, *, error: str | None = None, message: str | None = None
+    ) -> None:
         outcome = item.last
         assert outcome is not None  # every finish follows an answer
         ok = status == "ok"
-        self._sink(
+        self._emit(
             ResultRecord(
                 request=item.request,
                 status=status,
-                error=None if ok else outcome.error,
-                error_message=None if ok else outcome.message,
+                error=None if ok else error or outcome.error,
+                error_message=None if ok else message or outcome.message,
                 http_status=outcome.http_status,
                 attempts=item.attempts,
                 key_id=item.last_key,
@@ -301,16 +400,26 @@ class Runner:
             )
         )
 
+    def _emit(self, record: ResultRecord) -> None:
+        try:
+            self._sink(record)
+        except CheckpointWriteError as exc:
+            # The record itself is kept; what failed is keeping it durably. Sending more would
+            # buy results that a crash or a resume could not find again.
+            self.request_stop("checkpoint_failed", str(exc))
+
     # -- stopping ---------------------------------------------------------------------------
 
     def _skip_the_rest(self, source: Iterator[LookupRequest]) -> None:
         """Every request not finished when the run stopped becomes a ``skipped`` row."""
         reason = self.stop_reason or "stopped"
         message = STOP_MESSAGES.get(reason, reason)
+        if reason == "service_unreachable" and self.stop_message:
+            message = self.stop_message
         while self._delayed:
             item = heapq.heappop(self._delayed)[2]
             last = item.last
-            self._sink(
+            self._emit(
                 ResultRecord(
                     request=item.request,
                     status="skipped",
@@ -326,4 +435,4 @@ class Runner:
             source = itertools.chain([self._lookahead], source)
             self._lookahead = None
         for request in source:
-            self._sink(ResultRecord(request, "skipped", error=reason, error_message=message))
+            self._emit(ResultRecord(request, "skipped", error=reason, error_message=message))

@@ -37,6 +37,7 @@ ENV_NAMES: Final = {
     "timeout": "ASA_TIMEOUT",
     "max_attempts": "ASA_MAX_ATTEMPTS",
     "max_item_seconds": "ASA_MAX_ITEM_SECONDS",
+    "max_wait": "ASA_MAX_WAIT",
     "auth": "ASA_AUTH",
     "max_credits": "ASA_MAX_CREDITS",
     "retry_delay_scale": "ASA_RETRY_DELAY_SCALE",
@@ -60,6 +61,7 @@ class Settings:
     timeout: float = 60.0
     max_attempts: int = 4
     max_item_seconds: float = 600.0
+    max_wait: float = 300.0
     auth: AuthMode = "bearer"
     max_credits: int | None = None
     retry_delay_scale: float = 1.0
@@ -84,6 +86,7 @@ class Settings:
         _check_positive("timeout", self.timeout)
         _check_positive("max_attempts", self.max_attempts)
         _check_positive("max_item_seconds", self.max_item_seconds)
+        _check_positive("max_wait", self.max_wait)
         if self.max_credits is not None and self.max_credits < 0:
             raise ConfigError(f"max_credits must be 0 or more, got {self.max_credits}")
         if self.retry_delay_scale < 0:
@@ -114,6 +117,7 @@ _PARSERS: Final[dict[str, Callable[[str], Any]]] = {
     "rps": _parse_float,
     "timeout": _parse_float,
     "max_item_seconds": _parse_float,
+    "max_wait": _parse_float,
     "retry_delay_scale": _parse_float,
 }
 

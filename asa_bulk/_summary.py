@@ -32,6 +32,7 @@ def build_summary(
     pool: KeyPool,
     stop_reason: str | None,
     started_at: datetime,
+    stop_message: str | None = None,
     wall_seconds: float,
     base_url: str,
 ) -> dict[str, Any]:
@@ -53,6 +54,7 @@ def build_summary(
         "keys": [slot.summary() for slot in pool.slots],
         "retired_keys": {slot.key_id: slot.retired for slot in pool.slots if slot.retired},
         "stopped": stop_reason,
+        "stop_message": stop_message,
         "started_at": started_at.isoformat(),
         "wall_seconds": round(wall_seconds, 3),
         "rows_per_second": round(rows / wall, 2),
@@ -81,7 +83,8 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"{key['rps']:g} rps, {state}"
         )
     if summary["stopped"]:
-        lines.append(f"stopped early: {summary['stopped']}")
+        why = summary.get("stop_message")
+        lines.append(f"stopped early: {summary['stopped']}" + (f" ({why})" if why else ""))
     return "\n".join(lines)
 
 
