@@ -14,12 +14,14 @@ import importlib
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Iterator, Sequence
 
 from asa_bulk._errors import AsaBulkError
-from asa_bulk._keys import RedactingFilter
+from asa_bulk._keys import RedactingFilter, redact
 
 from ._parser import (
+    EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     LAZY_COMMANDS,
@@ -90,8 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _logging_to_stderr(args.verbose, args.quiet):
             return asyncio.run(run(args))
     except AsaBulkError as exc:
-        print(f"asa-bulk: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        code = getattr(exc, "exit_code", EXIT_USAGE)  # CommandAborted carries 128 + signal
+        print(f"asa-bulk: {'error' if code == EXIT_USAGE else 'stopped'}: {exc}", file=sys.stderr)
+        return int(code)
     except KeyboardInterrupt:
         where = (
             f" are kept in {args.checkpoint}" if args.checkpoint else " are lost (no --checkpoint)"
@@ -107,3 +110,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
+    except Exception as exc:  # a bug: its own exit code, never 1 ("the output holds every row")
+        print(
+            f"asa-bulk: internal error: {redact(f'{type(exc).__name__}: {exc}')} "
+            f"(exit code {EXIT_INTERNAL}; -vv shows the traceback)",
+            file=sys.stderr,
+        )
+        if args.verbose >= 2:
+            print(redact(traceback.format_exc()), file=sys.stderr)
+        return EXIT_INTERNAL

@@ -18,12 +18,32 @@ INPUT_FORMATS: Final = ("txt", "csv", "tsv", "jsonl", "parquet")
 EXIT_OK: Final = 0  # every row reached a final status other than "skipped"
 EXIT_SKIPPED: Final = 1  # some rows "skipped" (no usable key, credits or budget); output complete
 EXIT_USAGE: Final = 2  # usage or input error, nothing sent
-EXIT_INTERRUPTED: Final = 130  # Ctrl-C (128 + SIGINT), checkpoint flushed
+EXIT_NOTHING_SUCCEEDED: Final = 3  # not one row ok or not_found: a dead or wrong endpoint, say
+EXIT_NOT_SAVED: Final = 4  # the output or the checkpoint could not be written; results kept
+EXIT_INTERNAL: Final = 70  # a bug (EX_SOFTWARE); -vv shows the traceback
+EXIT_INTERRUPTED: Final = 130  # SIGINT (128 + 2): in-flight answers recorded, output written
+EXIT_TERMINATED: Final = 143  # SIGTERM (128 + 15), likewise
 
-_EPILOG = """\
-exit codes: 0 every row final (ok/not_found/invalid/failed), 1 some rows skipped (no usable key,
-credits or --max-credits exhausted; the output still has every row), 2 usage or input error
-(nothing sent), 130 interrupted (the checkpoint keeps every finished row)."""
+#: Every exit code and what it means (the --help epilog and the README's table say the same).
+EXIT_CODES: Final = {
+    EXIT_OK: "every row reached a final status (ok, not_found, invalid, failed)",
+    EXIT_SKIPPED: "some rows are skipped (no usable key, credits or --max-credits exhausted, "
+    "the API unreachable); the output still holds every row",
+    EXIT_USAGE: "usage or input error (bad file, setting or key, unwritable output, too little "
+    "disk space): nothing was sent",
+    EXIT_NOTHING_SUCCEEDED: "no row succeeded (none ok or not_found): a dead or wrong "
+    "endpoint, every key revoked, or no valid row",
+    EXIT_NOT_SAVED: "the output, report or checkpoint could not be written (a full disk); "
+    "what was fetched is kept in the checkpoint named on stderr",
+    EXIT_INTERNAL: "internal error (a bug): one line on stderr, the traceback with -vv",
+    EXIT_INTERRUPTED: "SIGINT (Ctrl-C): answers in flight recorded, output written, the rest "
+    "skipped; a second signal aborts at once",
+    EXIT_TERMINATED: "SIGTERM: the same as SIGINT",
+}
+
+_EPILOG = "exit codes:\n" + "\n".join(
+    f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES.items()
+)
 
 
 def _positive_int(text: str) -> int:
@@ -138,6 +158,12 @@ def _add_products(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=None,
         help="SQLite file recording every finished item as it arrives; re-run with the same "
         "PATH to resume (finished items are not sent, nor billed, again)",
+    )
+    run.add_argument(
+        "--allow-origin-change",
+        action="store_true",
+        help="resume a --checkpoint that was filled against another --base-url (refused by "
+        "default: its rows would pass as this service's)",
     )
     run.add_argument(
         "--snapshot-dir",

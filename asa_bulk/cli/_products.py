@@ -9,6 +9,7 @@ by default), everything else to stderr.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import os
@@ -21,16 +22,24 @@ from typing import Any
 import pandas as pd
 from dotenv import dotenv_values
 
-from asa_bulk._checkpoint import SqliteCheckpoint
-from asa_bulk._errors import ConfigError, NoKeysError
+from asa_bulk._errors import AsaBulkError, ConfigError, NoKeysError
 from asa_bulk._keys import KEY_PREFIXES, ApiKey, resolve_keys, split_keys
 from asa_bulk._settings import resolve_settings
 
 from ._dryrun import dry_run
-from ._parser import EXIT_OK, EXIT_SKIPPED, EXIT_USAGE
+from ._keep import KeptResults
+from ._parser import (
+    EXIT_NOT_SAVED,
+    EXIT_NOTHING_SUCCEEDED,
+    EXIT_OK,
+    EXIT_SKIPPED,
+    EXIT_USAGE,
+)
 from ._readers import read_input
 from ._report import render_report, write_report
+from ._signals import GracefulStop, graceful_stop
 from ._snapshot import write_snapshot
+from ._space import BYTES_PER_ROW, check_free_space
 from ._writers import (
     check_writable_dir,
     check_writable_file,
@@ -38,6 +47,15 @@ from ._writers import (
     require_pyarrow,
     write_output,
 )
+
+
+class CommandAborted(AsaBulkError):
+    """A second SIGINT/SIGTERM abandoned the run; ``exit_code`` is 128 + the signal."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
 
 log = logging.getLogger("asa_bulk.cli")
 
@@ -81,6 +99,24 @@ def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _space_needed(args: argparse.Namespace, rows: int) -> list[tuple[str, Path, int]]:
+    needs = [
+        ("checkpoint", Path(args.checkpoint or _tmp_dir()), rows * BYTES_PER_ROW["checkpoint"])
+    ]
+    if args.output is not None:
+        size = rows * BYTES_PER_ROW[output_format(args.output)]
+        needs.append(("output", Path(args.output), size))
+    if args.snapshot_dir is not None:
+        needs.append(("snapshot", Path(args.snapshot_dir), rows * BYTES_PER_ROW["parquet"]))
+    return needs
+
+
+def _tmp_dir() -> str:
+    import tempfile
+
+    return tempfile.gettempdir()
+
+
 def preflight(args: argparse.Namespace) -> None:
     """Checks of every path the run will write, before anything is read or sent."""
     if args.output is not None:
@@ -122,53 +158,134 @@ async def run_products(args: argparse.Namespace) -> int:
     keys = keys_from_env(args.keys_env, args.env_file) if args.keys_env else None
     if args.dry_run:
         return _run_dry(args, table, keys)
+    check_free_space(_space_needed(args, len(table.frame)))
 
     import asa_bulk  # the engine (aiohttp and friends) only when something is sent
 
     progress = args.progress if args.progress is not None else sys.stderr.isatty()
     # Opened here rather than by the engine so that it is closed in every case (Ctrl-C too).
-    store = SqliteCheckpoint(args.checkpoint) if args.checkpoint else None
+    kept = KeptResults.open(args.checkpoint)
+    if kept.automatic:
+        log.info("no --checkpoint: results are kept in %s until the output is written", kept.path)
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        with graceful_stop() as stopping, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", asa_bulk.RunStoppedWarning)
             frame: pd.DataFrame = await asa_bulk.fetch_products(
                 table.frame,
                 keys=keys,
                 progress=progress,
                 raw=args.raw,
-                checkpoint=store,
+                checkpoint=kept.store,
+                allow_origin_change=args.allow_origin_change,
                 env_file=args.env_file,
+                stop=stopping.event,
                 **_engine_options(args),
             )
-    finally:
-        if store is not None:
-            store.close()  # every record is already committed; this folds the WAL back in
+    except asyncio.CancelledError:
+        kept.close()
+        if stopping.signum is None:
+            raise
+        raise CommandAborted(
+            f"aborted; the results finished so far are kept in {kept.path} "
+            f"({kept.resume_hint()} to resume)",
+            stopping.exit_code,
+        ) from None
+    except BaseException:
+        if kept.automatic and len(kept.store) == 0:
+            kept.discard()  # refused before anything was fetched (a config error, say)
+        else:
+            kept.close()
+        raise
+    kept.close()
     for warning in caught:  # one clean log line each instead of "file:line: Warning: ..."
         log.warning("%s", warning.message)
-    return finish(args, frame)
+    return finish(args, frame, kept, stopping)
 
 
-def finish(args: argparse.Namespace, frame: pd.DataFrame) -> int:
-    """Write the output, snapshot and report; pick the exit code."""
-    write_output(frame, args.output)
-    extra: dict[str, Any] = {"input": args.input, "output": args.output or "stdout"}
-    if args.snapshot_dir is not None:
-        snap = write_snapshot(frame, args.snapshot_dir, day=_snapshot_day(args.snapshot_date))
-        extra["snapshot"] = (
-            f"{snap.path} ({snap.rows} rows; {snap.written} from this run, "
-            f"{snap.replaced} earlier rows of the day replaced)"
-        )
-    skipped = int((frame["status"] == "skipped").sum())
-    code = EXIT_SKIPPED if skipped else EXIT_OK
-    extra["checkpoint"] = args.checkpoint
-    extra["exit_code"] = code
+def _exit_code(frame: pd.DataFrame, stopped: str | None, stopping: GracefulStop | None) -> int:
+    if stopping is not None and stopping.signum is not None:
+        return stopping.exit_code
+    if stopped == "checkpoint_failed":
+        return EXIT_NOT_SAVED
+    statuses = frame["status"]
+    if len(frame) and not statuses.isin(("ok", "not_found")).any():
+        return EXIT_NOTHING_SUCCEEDED
+    return EXIT_SKIPPED if (statuses == "skipped").any() else EXIT_OK
+
+
+def finish(
+    args: argparse.Namespace,
+    frame: pd.DataFrame,
+    kept: KeptResults | None = None,
+    stopping: GracefulStop | None = None,
+) -> int:
+    """Write the output, snapshot and report; pick the exit code.
+
+    When a file cannot be written (a full disk, say) the results stay in the checkpoint, one
+    line says where and how to write them without paying again, and the exit code is 4.
+    """
     summary = frame.attrs.get("run") or {}
-    if not args.quiet:
-        print(render_report(summary, extra), file=sys.stderr, flush=True)
-    if skipped:
-        reasons = frame.loc[frame["status"] == "skipped", "error"].value_counts(dropna=False)
-        why = ", ".join(f"{reason}: {count}" for reason, count in reasons.items())
-        log.warning("%d row(s) skipped (%s): exit code 1", skipped, why)
-    if args.report is not None:
-        write_report(args.report, json.loads(json.dumps(summary, default=str)), extra)
+    code = _exit_code(frame, summary.get("stopped"), stopping)
+    extra: dict[str, Any] = {"input": args.input, "output": args.output or "stdout"}
+    try:
+        write_output(frame, args.output)
+        if args.snapshot_dir is not None:
+            snap = write_snapshot(frame, args.snapshot_dir, day=_snapshot_day(args.snapshot_date))
+            extra["snapshot"] = (
+                f"{snap.path} ({snap.rows} rows; {snap.written} from this run, "
+                f"{snap.replaced} earlier rows of the day replaced)"
+            )
+        extra["checkpoint"] = args.checkpoint
+        extra["exit_code"] = code
+        if not args.quiet:
+            print(render_report(summary, extra), file=sys.stderr, flush=True)
+        if args.report is not None:
+            write_report(args.report, json.loads(json.dumps(summary, default=str)), extra)
+    except OSError as exc:
+        where = f"kept in {kept.path}" if kept is not None else "lost (no checkpoint)"
+        hint = f": free some space and {kept.resume_hint()}" if kept is not None else ""
+        log.error(
+            "cannot write %s: %s; the results fetched are %s%s (nothing finished is sent "
+            "again): exit code %d",
+            exc.filename or "the output",
+            exc.strerror or exc,
+            where,
+            hint,
+            EXIT_NOT_SAVED,
+        )
+        return EXIT_NOT_SAVED
+    _explain(frame, summary, code, kept)
+    if kept is not None and code in (EXIT_OK, EXIT_SKIPPED, EXIT_NOTHING_SUCCEEDED):
+        kept.discard()  # an automatic checkpoint has served its purpose
     return code
+
+
+def _explain(
+    frame: pd.DataFrame, summary: dict[str, Any], code: int, kept: KeptResults | None
+) -> None:
+    """The one warning line a scheduler's log needs when the exit code is not 0."""
+    statuses = frame["status"]
+    skipped = int((statuses == "skipped").sum())
+    done = len(frame) - skipped
+    hint = kept.resume_hint() if kept is not None else "re-run the same command"
+    where = f" (kept in {kept.path})" if kept is not None else ""
+    if summary.get("stopped") == "interrupted" or code >= 128:
+        log.warning(
+            "interrupted: %d of %d row(s) done%s; %s to fetch the other %d: exit code %d",
+            done, len(frame), where, hint, skipped, code,
+        )  # fmt: skip
+    elif code == EXIT_NOT_SAVED:
+        log.error(
+            "%s; the output holds the %d row(s) fetched so far; free some space and re-run "
+            "the same command to fetch the other %d: exit code %d",
+            summary.get("stop_message") or "the checkpoint could not be written",
+            done, skipped, code,
+        )  # fmt: skip
+    elif code == EXIT_NOTHING_SUCCEEDED:
+        counts = statuses.value_counts().to_dict()
+        why = ", ".join(f"{status}: {count}" for status, count in counts.items())
+        log.warning("no row succeeded (%s): exit code %d", why, code)
+    elif skipped:
+        reasons = frame.loc[statuses == "skipped", "error"].value_counts(dropna=False)
+        why = ", ".join(f"{reason}: {count}" for reason, count in reasons.items())
+        log.warning("%d row(s) skipped (%s): exit code %d", skipped, why, code)

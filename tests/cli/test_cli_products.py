@@ -290,34 +290,6 @@ def assert_no_secret(folder: Path, keys: list[str]) -> None:
             assert key.encode() not in data, path
 
 
-def test_ctrl_c_exits_130_with_checkpoint_flushed(tmp_path: Path) -> None:
-    import signal
-
-    from asa_bulk.sandbox import make_test_keys, serve_in_thread
-
-    asins = [f"B0INTR{n:04d}" for n in range(300)]
-    (tmp_path / "in.txt").write_text("\n".join(asins) + "\n")
-    args = ["in.txt", "-o", "out.csv", "--checkpoint", "run.ckpt", "--concurrency", "2"]
-    with serve_in_thread(**sandbox_settings(fixed_latency=0.01)) as sandbox:
-        cli = Cli(cwd=tmp_path, sandbox=sandbox, keys=make_test_keys(1))
-        proc = cli.start(*args)
-        deadline = datetime.now() + timedelta(seconds=RUN_TIMEOUT_S)
-        while sandbox.stats.billed_total < 10 and proc.poll() is None:
-            assert datetime.now() < deadline, "the command never got going"
-            _pause()
-        proc.send_signal(signal.SIGINT)
-        result = finish_cli(proc, args).expect(130)
-        billed = sandbox.stats.billed_total
-    assert "interrupted" in result.stderr
-    assert "run.ckpt" in result.stderr
-    assert not (tmp_path / "out.csv").exists()
-    assert not (tmp_path / "run.ckpt-wal").exists(), "closed cleanly: the WAL was folded in"
-    with SqliteCheckpoint(tmp_path / "run.ckpt") as store:
-        statuses = store.status_counts()
-    assert statuses.get("ok", 0) >= billed - 2  # all but the (cancelled) requests in flight
-    assert billed < len(asins)
-
-
 RUN_TIMEOUT_S = 30
 
 
