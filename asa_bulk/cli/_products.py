@@ -227,9 +227,11 @@ def finish(
     summary = frame.attrs.get("run") or {}
     code = _exit_code(frame, summary.get("stopped"), stopping)
     extra: dict[str, Any] = {"input": args.input, "output": args.output or "stdout"}
+    writing = f"the output {args.output or '(stdout)'}"
     try:
         write_output(frame, args.output)
         if args.snapshot_dir is not None:
+            writing = f"the snapshot in {args.snapshot_dir}"
             snap = write_snapshot(frame, args.snapshot_dir, day=_snapshot_day(args.snapshot_date))
             extra["snapshot"] = (
                 f"{snap.path} ({snap.rows} rows; {snap.written} from this run, "
@@ -240,6 +242,7 @@ def finish(
         if not args.quiet:
             print(render_report(summary, extra), file=sys.stderr, flush=True)
         if args.report is not None:
+            writing = f"the report {args.report}"
             write_report(args.report, json.loads(json.dumps(summary, default=str)), extra)
     except OSError as exc:
         where = f"kept in {kept.path}" if kept is not None else "lost (no checkpoint)"
@@ -247,7 +250,7 @@ def finish(
         log.error(
             "cannot write %s: %s; the results fetched are %s%s (nothing finished is sent "
             "again): exit code %d",
-            exc.filename or "the output",
+            writing,
             exc.strerror or exc,
             where,
             hint,
@@ -276,7 +279,7 @@ def _explain(
         )  # fmt: skip
     elif code == EXIT_NOT_SAVED:
         log.error(
-            "%s; the output holds the %d row(s) fetched so far; free some space and re-run "
+            "%s; the output holds every row, %d of them fetched; free some space and re-run "
             "the same command to fetch the other %d: exit code %d",
             summary.get("stop_message") or "the checkpoint could not be written",
             done, skipped, code,
