@@ -39,7 +39,7 @@ from asa_bulk import fetch_products
 from asa_bulk._policy import RULES, Action
 from asa_bulk._settings import ENV_NAMES, Settings
 from asa_bulk._summary import STATUSES
-from asa_bulk.cli._parser import LAZY_COMMANDS, build_lazy_parser, build_parser
+from asa_bulk.cli._parser import EXIT_CODES, LAZY_COMMANDS, build_lazy_parser, build_parser
 from asa_bulk.sandbox import make_test_keys, serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +60,10 @@ LOCAL_ERRORS = (
     "no_usable_keys",
     "insufficient_credits",
     "budget_exhausted",
+    "deadline_exceeded",
+    "service_unreachable",
+    "interrupted",
+    "checkpoint_failed",
 )
 
 
@@ -379,6 +383,15 @@ def test_retry_table_matches_the_rules() -> None:
         assert words[rule.action] in does, f"{key}: {rule.action} not said in {does!r}"
         if rule.min_delay:
             assert f"{rule.min_delay:g} s" in wait, key
+
+
+def test_exit_code_table_matches_the_command() -> None:
+    header, *rows = table_after("**Exit codes**")
+    assert header == ["Code", "Meaning"]
+    assert [int(code) for code, _ in rows] == list(EXIT_CODES)
+    epilog = build_parser().epilog or ""
+    for code in EXIT_CODES:
+        assert re.search(rf"^\s*{code}\s", epilog, re.MULTILINE), f"--help lacks exit code {code}"
 
 
 def test_status_and_error_vocabulary_match_the_code() -> None:
