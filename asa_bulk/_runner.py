@@ -61,6 +61,7 @@ class _Item:
     throttles: int = 0
     last: Outcome | None = None
     last_key: str | None = None
+    waiting: bool = False  # in the delayed queue (False also once expired there)
 
 
 @dataclass(slots=True)
@@ -101,7 +102,11 @@ class Runner:
         self.stop_message: str | None = None
         self._drain_on_cancel = drain_on_cancel
         self._foreign_in_row = 0
+        #: Items waiting for a retry or a key, by when they may go; and the same items by
+        #: deadline, so expiry costs O(log n). Entries of items no longer waiting are dropped
+        #: lazily, when they reach the top of either heap.
         self._delayed: list[tuple[float, int, _Item]] = []
+        self._deadlines: list[tuple[float, int, _Item]] = []
         self._seq = itertools.count()
         self._lookahead: LookupRequest | None = None
         self._source_done = False
@@ -181,7 +186,7 @@ class Runner:
                 continue
             item = self._next_item(now, source)
             if item is None:
-                await self._wait(self._delayed[0][0] if self._delayed else None)
+                await self._wait(self._earliest(self._delayed[0][0] if self._delayed else None))
                 continue
             self._start(item, choice, now)
 
@@ -207,26 +212,33 @@ class Runner:
 
     def _expire(self, now: float) -> None:
         """Fail every waiting item whose ``max_item_seconds`` has run out."""
-        if not self._delayed:
-            return
-        expired = [entry for entry in self._delayed if self._deadline(entry[2]) <= now]
-        if not expired:
-            return
-        self._delayed = [entry for entry in self._delayed if self._deadline(entry[2]) > now]
-        heapq.heapify(self._delayed)
-        for _, _, item in expired:
-            self._fail_deadline(item, "while it waited for a key")
+        deadlines = self._deadlines
+        while deadlines and (deadlines[0][0] <= now or not deadlines[0][2].waiting):
+            _, _, item = heapq.heappop(deadlines)
+            if item.waiting:
+                item.waiting = False
+                self._fail_deadline(item, "while it waited for a key")
+        self._drop_stale(self._delayed)
+
+    @staticmethod
+    def _drop_stale(heap: list[tuple[float, int, _Item]]) -> None:
+        while heap and not heap[0][2].waiting:
+            heapq.heappop(heap)
 
     def _earliest(self, until: float | None) -> float | None:
         """``until``, or earlier if a waiting item's deadline comes first."""
-        if not self._delayed:
+        self._drop_stale(self._deadlines)
+        if not self._deadlines:
             return until
-        soonest = min(self._deadline(entry[2]) for entry in self._delayed)
+        soonest = self._deadlines[0][0]
         return soonest if until is None else min(until, soonest)
 
     def _next_item(self, now: float, source: Iterator[LookupRequest]) -> _Item | None:
+        self._drop_stale(self._delayed)
         if self._delayed and self._delayed[0][0] <= now:
-            return heapq.heappop(self._delayed)[2]
+            item = heapq.heappop(self._delayed)[2]
+            item.waiting = False
+            return item
         request = self._peek(source)
         if request is None:
             return None
@@ -376,7 +388,10 @@ class Runner:
         )
 
     def _requeue(self, item: _Item, ready_at: float) -> None:
-        heapq.heappush(self._delayed, (ready_at, next(self._seq), item))
+        seq = next(self._seq)
+        item.waiting = True
+        heapq.heappush(self._delayed, (ready_at, seq, item))
+        heapq.heappush(self._deadlines, (self._deadline(item), seq, item))
 
     def _finish(
         self, item: _Item, status: Status, *, error: str | None = None, message: str | None = None
@@ -418,6 +433,9 @@ class Runner:
             message = self.stop_message
         while self._delayed:
             item = heapq.heappop(self._delayed)[2]
+            if not item.waiting:
+                continue  # expired there: it already has its record
+            item.waiting = False
             last = item.last
             self._emit(
                 ResultRecord(
