@@ -48,6 +48,7 @@ async def fetch_products(
     timeout: float | None = None,
     max_attempts: int | None = None,
     max_item_seconds: float | None = None,
+    max_wait: float | None = None,
     progress: bool = True,
     auth: str | None = None,
     raw: bool = False,
@@ -85,6 +86,7 @@ async def fetch_products(
             "timeout": timeout,
             "max_attempts": max_attempts,
             "max_item_seconds": max_item_seconds,
+            "max_wait": max_wait,
             "auth": auth,
             "max_credits": max_credits,
             "retry_delay_scale": retry_delay_scale,
@@ -126,6 +128,7 @@ async def fetch_products(
             max_attempts=settings.max_attempts,
             max_item_seconds=settings.max_item_seconds,
             delay_scale=settings.retry_delay_scale,
+            max_wait=settings.max_wait,
         )
         own_session = session is None
         # The pool enforces every limit, so the connector must not add a cap of its own.

@@ -83,7 +83,8 @@ class RetryPolicy:
     ``max_delay``, never below the documented minimum for the error, with up to ``jitter`` (a
     fraction) added so that many items never retry in lockstep. ``delay_scale`` multiplies every
     wait, Retry-After included: leave it at 1.0 against the real service; tests and the sandbox
-    demo scale it down.
+    demo scale it down. ``max_wait`` is the longest single wait (a Retry-After or a backoff) in
+    seconds: a longer Retry-After is cut to it.
     """
 
     max_attempts: int = 4
@@ -93,6 +94,7 @@ class RetryPolicy:
     max_delay: float = 120.0
     jitter: float = 0.25
     delay_scale: float = 1.0
+    max_wait: float = 300.0
 
     def backoff(self, failures: int, floor: float, rng: random.Random) -> float:
         """Seconds to wait before retry number ``failures`` (1-based)."""

@@ -6,6 +6,8 @@ scheduled job can be configured entirely from its environment or a ``.env`` file
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -37,6 +39,7 @@ ENV_NAMES: Final = {
     "timeout": "ASA_TIMEOUT",
     "max_attempts": "ASA_MAX_ATTEMPTS",
     "max_item_seconds": "ASA_MAX_ITEM_SECONDS",
+    "max_wait": "ASA_MAX_WAIT",
     "auth": "ASA_AUTH",
     "max_credits": "ASA_MAX_CREDITS",
     "retry_delay_scale": "ASA_RETRY_DELAY_SCALE",
@@ -60,6 +63,7 @@ class Settings:
     timeout: float = 60.0
     max_attempts: int = 4
     max_item_seconds: float = 600.0
+    max_wait: float = 300.0
     auth: AuthMode = "bearer"
     max_credits: int | None = None
     retry_delay_scale: float = 1.0
@@ -68,6 +72,10 @@ class Settings:
         from ._marketplaces import normalize_country, normalize_domain, normalize_language
 
         set_ = object.__setattr__
+        for f in fields(self):
+            check, value = _CHECKS.get(f.name), getattr(self, f.name)
+            if check is not None and not (value is None and f.default is None):
+                set_(self, f.name, check(f.name, value))
         url = self.base_url.strip().rstrip("/")
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"base_url must start with http:// or https://, got {url!r}")
@@ -79,20 +87,47 @@ class Settings:
             set_(self, "country", normalize_country(self.country))
         if self.auth not in ("bearer", "query"):
             raise ConfigError(f"auth must be 'bearer' or 'query', got {self.auth!r}")
-        _check_positive("concurrency", self.concurrency)
-        _check_positive("rps", self.rps)
-        _check_positive("timeout", self.timeout)
-        _check_positive("max_attempts", self.max_attempts)
-        _check_positive("max_item_seconds", self.max_item_seconds)
-        if self.max_credits is not None and self.max_credits < 0:
-            raise ConfigError(f"max_credits must be 0 or more, got {self.max_credits}")
-        if self.retry_delay_scale < 0:
-            raise ConfigError(f"retry_delay_scale must be 0 or more, got {self.retry_delay_scale}")
 
 
-def _check_positive(name: str, value: float | None) -> None:
-    if value is not None and not value > 0:
-        raise ConfigError(f"{name} must be greater than 0, got {value}")
+def _whole(name: str, value: object, *, minimum: int) -> int:
+    """An integer setting: a whole number (not a bool, not 2.5) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(f"{name} must be a whole number, got {value!r}")
+    if value < minimum:
+        raise ConfigError(f"{name} must be {minimum} or more, got {value}")
+    return int(value)
+
+
+def _real(name: str, value: object, *, zero_ok: bool) -> float:
+    """A float setting: a finite number above 0 (or 0 and above when ``zero_ok``).
+
+    NaN and infinities would pass a plain ``> 0`` check and then busy-loop or overflow.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond the float range
+        number = math.inf
+    if not math.isfinite(number):
+        raise ConfigError(f"{name} must be a finite number, got {number}")
+    if number < 0 or (number == 0 and not zero_ok):
+        raise ConfigError(f"{name} must be {'0 or more' if zero_ok else 'above 0'}, got {number:g}")
+    return number
+
+
+#: The check of each numeric option (it also normalises the type). One definition serves the
+#: keyword arguments, the ``ASA_*`` variables, ``.env`` and the command line's flags.
+_CHECKS: Final[dict[str, Callable[[str, Any], Any]]] = {
+    "concurrency": lambda name, value: _whole(name, value, minimum=1),
+    "max_attempts": lambda name, value: _whole(name, value, minimum=1),
+    "max_credits": lambda name, value: _whole(name, value, minimum=0),
+    "rps": lambda name, value: _real(name, value, zero_ok=False),
+    "timeout": lambda name, value: _real(name, value, zero_ok=False),
+    "max_item_seconds": lambda name, value: _real(name, value, zero_ok=False),
+    "max_wait": lambda name, value: _real(name, value, zero_ok=False),
+    "retry_delay_scale": lambda name, value: _real(name, value, zero_ok=True),
+}
 
 
 def _parse_int(text: str) -> int:
@@ -114,8 +149,25 @@ _PARSERS: Final[dict[str, Callable[[str], Any]]] = {
     "rps": _parse_float,
     "timeout": _parse_float,
     "max_item_seconds": _parse_float,
+    "max_wait": _parse_float,
     "retry_delay_scale": _parse_float,
 }
+
+
+def parse_setting(name: str, text: str, *, source: str) -> Any:
+    """Option ``name`` written as ``text`` in ``source`` (an ``ASA_*`` variable, a command-line
+    flag), parsed and checked like the keyword argument; a ConfigError names the source."""
+    try:
+        value = _PARSERS.get(name, _parse_text)(text)
+    except ValueError:
+        raise ConfigError(f"{source}={text!r} is not a valid value for {name}") from None
+    check = _CHECKS.get(name)
+    if check is None:
+        return value
+    try:
+        return check(name, value)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}={text!r}: {exc}") from None
 
 
 def resolve_settings(
@@ -148,10 +200,7 @@ def resolve_settings(
             continue
         var = ENV_NAMES.get(name)
         text = (env.get(var) or dotenv.get(var)) if var else None
-        if text is None or not text.strip():
+        if var is None or text is None or not text.strip():
             continue
-        try:
-            values[name] = _PARSERS.get(name, _parse_text)(text)
-        except ValueError:
-            raise ConfigError(f"{var}={text!r} is not a valid value for {name}") from None
+        values[name] = parse_setting(name, text, source=var)
     return Settings(**values)

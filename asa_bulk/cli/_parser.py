@@ -1,7 +1,9 @@
 """The argument parser: ``asa-bulk products|sandbox|demo``.
 
 Options of ``products`` keep the library's names; an option left out is passed as None so the
-engine resolves it (flag > ``ASA_*`` environment > ``--env-file`` > default).
+engine resolves it (flag > ``ASA_*`` environment > ``--env-file`` > default). Numeric flags are
+kept as text here: ``_settings.parse_setting`` parses and checks them like their ``ASA_*``
+variables, so both get the same checks and a bad value is one line on stderr.
 """
 
 from __future__ import annotations
@@ -24,27 +26,6 @@ _EPILOG = """\
 exit codes: 0 every row final (ok/not_found/invalid/failed), 1 some rows skipped (no usable key,
 credits or --max-credits exhausted; the output still has every row), 2 usage or input error
 (nothing sent), 130 interrupted (the checkpoint keeps every finished row)."""
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number above 0, got {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number, 0 or more, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
-    return value
 
 
 def _add_products(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -103,28 +84,28 @@ def _add_products(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     lim = p.add_argument_group("limits")
     lim.add_argument(
         "--concurrency",
-        type=_positive_int,
         default=None,
         help="requests in flight per key (ASA_CONCURRENCY; default adapts to the plan)",
     )
     lim.add_argument(
         "--rps",
-        type=_positive_float,
         default=None,
         help="requests per second per key (ASA_RPS; default adapts to the plan)",
     )
-    lim.add_argument(
-        "--timeout", type=_positive_float, default=None, help="seconds per request (ASA_TIMEOUT)"
-    )
+    lim.add_argument("--timeout", default=None, help="seconds per request (ASA_TIMEOUT)")
     lim.add_argument(
         "--max-attempts",
-        type=_positive_int,
         default=None,
         help="attempts per item (ASA_MAX_ATTEMPTS)",
     )
     lim.add_argument(
+        "--max-wait",
+        default=None,
+        metavar="SECONDS",
+        help="longest single wait, a Retry-After or a backoff (ASA_MAX_WAIT; default 300)",
+    )
+    lim.add_argument(
         "--max-credits",
-        type=_non_negative_int,
         default=None,
         metavar="N",
         help="never start a request that could bill past N credits (5 per product); "

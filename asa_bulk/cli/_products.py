@@ -24,7 +24,7 @@ from dotenv import dotenv_values
 from asa_bulk._checkpoint import SqliteCheckpoint
 from asa_bulk._errors import ConfigError, NoKeysError
 from asa_bulk._keys import KEY_PREFIXES, ApiKey, resolve_keys, split_keys
-from asa_bulk._settings import resolve_settings
+from asa_bulk._settings import parse_setting, resolve_settings
 
 from ._dryrun import dry_run
 from ._parser import EXIT_OK, EXIT_SKIPPED, EXIT_USAGE
@@ -65,6 +65,13 @@ def _snapshot_day(text: str | None) -> date:
         raise ConfigError(f"--snapshot-date must be YYYY-MM-DD, got {text!r}") from None
 
 
+def _number(args: argparse.Namespace, name: str) -> Any:
+    """A numeric flag, parsed and checked like its ``ASA_*`` variable; None when not given."""
+    text = getattr(args, name)
+    flag = "--" + name.replace("_", "-")
+    return None if text is None else parse_setting(name, text, source=flag)
+
+
 def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
     """The library options the user set; None leaves them to the environment / .env / defaults."""
     return {
@@ -72,12 +79,13 @@ def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
         "domain": args.domain,
         "language": args.language,
         "country": args.country,
-        "concurrency": args.concurrency,
-        "rps": args.rps,
-        "timeout": args.timeout,
-        "max_attempts": args.max_attempts,
+        "concurrency": _number(args, "concurrency"),
+        "rps": _number(args, "rps"),
+        "timeout": _number(args, "timeout"),
+        "max_attempts": _number(args, "max_attempts"),
+        "max_wait": _number(args, "max_wait"),
         "auth": args.auth,
-        "max_credits": args.max_credits,
+        "max_credits": _number(args, "max_credits"),
     }
 
 
@@ -97,8 +105,10 @@ def preflight(args: argparse.Namespace) -> None:
         raise ConfigError("--snapshot-date needs --snapshot-dir")
 
 
-def _run_dry(args: argparse.Namespace, table: Any, keys: list[str] | None) -> int:
-    settings = resolve_settings(_engine_options(args), env_file=args.env_file)
+def _run_dry(
+    args: argparse.Namespace, table: Any, keys: list[str] | None, options: dict[str, Any]
+) -> int:
+    settings = resolve_settings(options, env_file=args.env_file)
     resolved: list[ApiKey] | NoKeysError
     try:
         resolved = resolve_keys(keys, env_file=args.env_file)
@@ -116,12 +126,13 @@ def _run_dry(args: argparse.Namespace, table: Any, keys: list[str] | None) -> in
 
 async def run_products(args: argparse.Namespace) -> int:
     """The products command; returns the exit code (raises AsaBulkError for usage errors)."""
+    options = _engine_options(args)  # a bad flag is reported before any file is read
     preflight(args)
     table = read_input(args.input, column=args.column, input_format=args.input_format)
     log.info("read %d item(s) from %s (%s)", len(table.frame), table.source, table.format)
     keys = keys_from_env(args.keys_env, args.env_file) if args.keys_env else None
     if args.dry_run:
-        return _run_dry(args, table, keys)
+        return _run_dry(args, table, keys, options)
 
     import asa_bulk  # the engine (aiohttp and friends) only when something is sent
 
@@ -138,7 +149,7 @@ async def run_products(args: argparse.Namespace) -> int:
                 raw=args.raw,
                 checkpoint=store,
                 env_file=args.env_file,
-                **_engine_options(args),
+                **options,
             )
     finally:
         if store is not None:

@@ -1,0 +1,60 @@
+"""``asa-bulk products`` refuses bad settings and keys with one line on stderr, exit code 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from asa_bulk.cli import main
+from asa_bulk.sandbox import Sandbox, make_test_keys
+
+KEYS = make_test_keys(2)
+
+
+@pytest.fixture
+def world(asa_sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
+    """An input file, the sandbox's URL and two good keys in the environment."""
+    (tmp_path / "in.txt").write_text("B0TEST0001\n")
+    monkeypatch.setenv("ASA_BASE_URL", asa_sandbox.base_url)
+    monkeypatch.setenv("ASA_API_KEYS", ",".join(KEYS))
+    return asa_sandbox
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str], code: int) -> str:
+    captured = capsys.readouterr()
+    assert code == 2, captured
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("asa-bulk: error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "name"),
+    [
+        (["--timeout", "inf"], "timeout"),
+        (["--timeout", "nan"], "timeout"),
+        (["--rps", "-1"], "rps"),
+        (["--rps", "1e999"], "rps"),
+        (["--concurrency", "2.5"], "concurrency"),
+        (["--concurrency", "0"], "concurrency"),
+        (["--max-attempts", "0"], "max_attempts"),
+        (["--max-credits", "-5"], "max_credits"),
+        (["--max-wait", "nan"], "max_wait"),
+        (["--max-wait", "0"], "max_wait"),
+    ],
+)
+def test_a_bad_numeric_flag_is_one_line_naming_the_setting(
+    world: Sandbox, capsys: pytest.CaptureFixture[str], args: list[str], name: str
+) -> None:
+    line = one_line_error(capsys, main(["products", "in.txt", *args]))
+    assert args[0] in line
+    assert name in line
+    assert world.stats.requests == 0
+
+
+def test_max_wait_flag_is_accepted(world: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["products", "in.txt", "--max-wait", "30", "--dry-run"]) == 0
+    assert "nothing was sent" in capsys.readouterr().out
