@@ -51,6 +51,7 @@ async def fetch_products(
     max_wait: float | None = None,
     progress: bool = True,
     auth: str | None = None,
+    allow_insecure_http: bool | None = None,
     raw: bool = False,
     checkpoint: str | os.PathLike[str] | CheckpointStore | None = None,
     max_credits: int | None = None,
@@ -69,8 +70,10 @@ async def fetch_products(
     the Free plan's limits (10 in flight, 2/s) and follow the service's ``Asa-Concurrency`` and
     ``Asa-Rps`` headers. ``checkpoint`` (a path or a store) records each finished request as it
     arrives; a re-run with the same checkpoint does not send (or pay for) finished ones again.
-    ``max_credits`` never lets billed credits pass that number. ``session`` may be your own
-    aiohttp session (it is not closed); ``clock``/``seed``/``retry_delay_scale`` are for tests.
+    ``max_credits`` never lets billed credits pass that number. A plain ``http://`` ``base_url``
+    must point at this machine unless ``allow_insecure_http`` is set (the key would travel in
+    clear text). ``session`` may be your own aiohttp session (it is not closed);
+    ``clock``/``seed``/``retry_delay_scale`` are for tests.
 
     Raises :class:`ConfigError`/:class:`NoKeysError`/:class:`InputError` before anything is sent.
     Per-item problems never raise: they are rows with ``status`` and ``error``.
@@ -88,6 +91,7 @@ async def fetch_products(
             "max_item_seconds": max_item_seconds,
             "max_wait": max_wait,
             "auth": auth,
+            "allow_insecure_http": allow_insecure_http,
             "max_credits": max_credits,
             "retry_delay_scale": retry_delay_scale,
         },

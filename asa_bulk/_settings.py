@@ -6,17 +6,21 @@ scheduled job can be configured entirely from its environment or a ``.env`` file
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import numbers
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Final, Literal
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
 from ._errors import ConfigError
+from ._keys import redact
 
 DEFAULT_BASE_URL: Final = "https://api.amazonscraperapi.com"
 
@@ -41,6 +45,7 @@ ENV_NAMES: Final = {
     "max_item_seconds": "ASA_MAX_ITEM_SECONDS",
     "max_wait": "ASA_MAX_WAIT",
     "auth": "ASA_AUTH",
+    "allow_insecure_http": "ASA_ALLOW_INSECURE_HTTP",
     "max_credits": "ASA_MAX_CREDITS",
     "retry_delay_scale": "ASA_RETRY_DELAY_SCALE",
 }
@@ -51,7 +56,8 @@ class Settings:
     """Validated run settings (keys are resolved separately, see ``_keys.resolve_keys``).
 
     ``concurrency``/``rps`` of None mean "start at the Free plan's limits and adapt to the
-    service's headers"; a number pins that limit for every key.
+    service's headers"; a number pins that limit for every key. ``allow_insecure_http`` lets a
+    plain ``http://`` ``base_url`` point at a host other than this machine.
     """
 
     base_url: str = DEFAULT_BASE_URL
@@ -65,6 +71,7 @@ class Settings:
     max_item_seconds: float = 600.0
     max_wait: float = 300.0
     auth: AuthMode = "bearer"
+    allow_insecure_http: bool = False
     max_credits: int | None = None
     retry_delay_scale: float = 1.0
 
@@ -76,10 +83,7 @@ class Settings:
             check, value = _CHECKS.get(f.name), getattr(self, f.name)
             if check is not None and not (value is None and f.default is None):
                 set_(self, f.name, check(f.name, value))
-        url = self.base_url.strip().rstrip("/")
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"base_url must start with http:// or https://, got {url!r}")
-        set_(self, "base_url", url)
+        set_(self, "base_url", _check_base_url(self.base_url, self.allow_insecure_http))
         set_(self, "domain", normalize_domain(self.domain))
         if self.language is not None:
             set_(self, "language", normalize_language(self.language))
@@ -87,6 +91,65 @@ class Settings:
             set_(self, "country", normalize_country(self.country))
         if self.auth not in ("bearer", "query"):
             raise ConfigError(f"auth must be 'bearer' or 'query', got {self.auth!r}")
+
+
+def _shown(url: str) -> str:
+    """``url`` for an error message, without the parts that may hold a secret."""
+    url = re.sub(r"^([^/?#]*//)?[^/?#]*@", r"\1…@", url)  # user:password@
+    return redact(re.sub(r"[?#].*", "…", url))
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback  # 127.0.0.0/8, ::1
+    except ValueError:
+        return False
+
+
+def _check_base_url(url: object, allow_insecure_http: bool) -> str:
+    """``url`` as the API root, without surrounding space or a trailing ``/``.
+
+    Every request carries the key, so the root may hold no credentials, query or fragment (a
+    secret there would be echoed or sent along, and the path would be appended after it), and
+    plain http may only reach this machine unless explicitly allowed. Errors never quote the
+    URL's user:password@ or query.
+    """
+    if not isinstance(url, str):
+        raise ConfigError(f"base_url must be a string, got {type(url).__name__}")
+    url = url.strip().rstrip("/")
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        raise ConfigError("base_url must not contain whitespace or control characters")
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed [ of an IPv6 address
+        raise ConfigError(f"base_url is not a valid URL: {_shown(url)!r}") from None
+    if "@" in parts.netloc or (not parts.netloc and "@" in url.split("/", 1)[0]):
+        raise ConfigError(
+            "base_url must not contain credentials (user:password@host): the API key is the only "
+            "credential, and a URL's userinfo would be sent and logged with it"
+        )
+    if "?" in url or "#" in url:
+        raise ConfigError(
+            "base_url must not have a query string or fragment: it is the API root, "
+            "e.g. https://api.amazonscraperapi.com"
+        )
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(f"base_url must start with http:// or https://, got {_shown(url)!r}")
+    if not parts.hostname:
+        raise ConfigError(f"base_url has no host: {_shown(url)!r}")
+    try:
+        _ = parts.port  # parsed on access: a malformed or out-of-range port raises
+    except ValueError:
+        raise ConfigError(f"base_url has a malformed port: {_shown(url)!r}") from None
+    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
+        raise ConfigError(
+            f"base_url {_shown(url)!r} is plain http to another machine: the API key would cross "
+            "the network unencrypted. Use https, or opt in with allow_insecure_http=True "
+            "(ASA_ALLOW_INSECURE_HTTP=1, --allow-insecure-http)"
+        )
+    return parts.scheme + url[len(parts.scheme) :]  # the scheme in lower case
 
 
 def _whole(name: str, value: object, *, minimum: int) -> int:
@@ -116,8 +179,8 @@ def _real(name: str, value: object, *, zero_ok: bool) -> float:
     return number
 
 
-#: The check of each numeric option (it also normalises the type). One definition serves the
-#: keyword arguments, the ``ASA_*`` variables, ``.env`` and the command line's flags.
+#: The check of each numeric or boolean option (it also normalises the type). One definition
+#: serves the keyword arguments, the ``ASA_*`` variables, ``.env`` and the command line's flags.
 _CHECKS: Final[dict[str, Callable[[str, Any], Any]]] = {
     "concurrency": lambda name, value: _whole(name, value, minimum=1),
     "max_attempts": lambda name, value: _whole(name, value, minimum=1),
@@ -127,6 +190,7 @@ _CHECKS: Final[dict[str, Callable[[str, Any], Any]]] = {
     "max_item_seconds": lambda name, value: _real(name, value, zero_ok=False),
     "max_wait": lambda name, value: _real(name, value, zero_ok=False),
     "retry_delay_scale": lambda name, value: _real(name, value, zero_ok=True),
+    "allow_insecure_http": lambda name, value: _flag(name, value),
 }
 
 
@@ -142,6 +206,22 @@ def _parse_text(text: str) -> str:
     return text.strip()
 
 
+_BOOLEANS: Final = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
+
+def _parse_bool(text: str) -> bool:
+    try:
+        return _BOOLEANS[text.strip().lower()]
+    except KeyError:
+        raise ValueError(text) from None
+
+
+def _flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
 _PARSERS: Final[dict[str, Callable[[str], Any]]] = {
     "concurrency": _parse_int,
     "max_attempts": _parse_int,
@@ -151,6 +231,7 @@ _PARSERS: Final[dict[str, Callable[[str], Any]]] = {
     "max_item_seconds": _parse_float,
     "max_wait": _parse_float,
     "retry_delay_scale": _parse_float,
+    "allow_insecure_http": _parse_bool,
 }
 
 

@@ -76,6 +76,13 @@ def _add_products(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     api.add_argument("--base-url", default=None, help="API root (ASA_BASE_URL)")
     api.add_argument("--auth", choices=("bearer", "query"), default=None, help="(ASA_AUTH)")
     api.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        default=None,
+        help="allow a plain http:// --base-url to a host other than this machine; the key "
+        "then crosses the network in clear text (ASA_ALLOW_INSECURE_HTTP)",
+    )
+    api.add_argument(
         "--domain", default=None, help="default marketplace, e.g. com, de (ASA_DOMAIN)"
     )
     api.add_argument("--language", default=None, help="e.g. en_US (ASA_LANGUAGE)")

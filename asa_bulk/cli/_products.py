@@ -85,6 +85,7 @@ def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
         "max_attempts": _number(args, "max_attempts"),
         "max_wait": _number(args, "max_wait"),
         "auth": args.auth,
+        "allow_insecure_http": args.allow_insecure_http,
         "max_credits": _number(args, "max_credits"),
     }
 

@@ -58,3 +58,17 @@ def test_a_bad_numeric_flag_is_one_line_naming_the_setting(
 def test_max_wait_flag_is_accepted(world: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["products", "in.txt", "--max-wait", "30", "--dry-run"]) == 0
     assert "nothing was sent" in capsys.readouterr().out
+
+
+def test_plain_http_elsewhere_needs_the_flag_or_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "in.txt").write_text("B0TEST0001\n")
+    monkeypatch.setenv("ASA_API_KEYS", KEYS[0])
+    args = ["products", "in.txt", "--dry-run", "--base-url", "http://api.example.com"]
+    line = one_line_error(capsys, main(args))
+    assert "--allow-insecure-http" in line
+    assert main([*args, "--allow-insecure-http"]) == 0
+    assert "nothing was sent" in capsys.readouterr().out
+    monkeypatch.setenv("ASA_ALLOW_INSECURE_HTTP", "yes")  # no flag: the variable applies
+    assert main(args) == 0
