@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aioresponses import CallbackResult, aioresponses
 
 import asa_bulk
@@ -117,3 +120,79 @@ async def test_an_insecure_base_url_stops_the_run_before_anything_is_sent() -> N
                 ["B000000001"], keys=[KEY], base_url="http://api.example.com", progress=False
             )
     assert sent == []
+
+
+# -- redirects ----------------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def loopback_server(handler: Any) -> AsyncIterator[str]:
+    """A small aiohttp server on 127.0.0.1 answering every GET with ``handler``; yields its URL."""
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        yield f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("status", "auth", "location"),
+    [
+        (302, "query", "{target}/api/v1/amazon/product?{query}"),
+        (301, "query", "{target}/api/v1/amazon/product?{query}"),
+        (307, "query", "{target}/api/v1/amazon/product?{query}"),
+        (308, "bearer", "{target}/api/v1/amazon/product?{query}"),
+        (302, "query", "/api/v2/amazon/product?{query}"),  # same host, elsewhere
+    ],
+)
+async def test_a_redirect_is_never_followed_and_the_key_stays_home(
+    status: int, auth: str, location: str
+) -> None:
+    contacted: list[str] = []
+    redirected: list[str] = []
+
+    async def target(request: web.Request) -> web.Response:
+        contacted.append(str(request.rel_url))
+        return web.json_response({"asin": "B000000001", "title": "a product from elsewhere"})
+
+    async def redirect(request: web.Request) -> web.Response:
+        redirected.append(request.path)
+        if request.path != "/api/v1/amazon/product":
+            return await target(request)  # the same-host case: its other path is "elsewhere"
+        where = location.format(target=target_url, query=request.query_string)
+        return web.Response(status=status, headers={"Location": where})
+
+    async with loopback_server(target) as target_url, loopback_server(redirect) as base_url:
+        df = await asa_bulk.fetch_products(
+            ["B000000001"],
+            keys=[KEY],
+            base_url=base_url,
+            auth=auth,
+            progress=False,
+            env_file=None,
+            retry_delay_scale=0.0,
+        )
+    assert contacted == []
+    assert redirected == ["/api/v1/amazon/product"]  # sent once, not retried
+    row = df.iloc[0]
+    assert (row["status"], row["error"], row["http_status"], row["attempts"]) == (
+        "failed",
+        "redirect",
+        status,
+        1,
+    )
+    message = row["error_message"]
+    assert "not followed" in message
+    if location.startswith("{target}"):
+        assert target_url in message  # where it pointed: scheme and host only
+    for text in (message, df.to_json(default_handler=str, date_format="iso"), repr(df.attrs)):
+        assert KEY not in text
+        assert SECRET_PART not in text
+        assert "api_key" not in text
+        assert "query=" not in text
