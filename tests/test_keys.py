@@ -9,8 +9,8 @@ import pytest
 from asa_bulk._errors import ConfigError, NoKeysError
 from asa_bulk._keys import ApiKey, RedactingFilter, Redactor, key_id_of, resolve_keys
 
-SECRET = "asa_live_Tq0x4k9Pd8MnSECRETSECRETSE"
-SECRET2 = "asa_live_Zz9y8x7w6v5uHIDDENHIDDENHI"
+SECRET = "asa_live_Tq0x4k9Pd8MnSECRETSECRET"
+SECRET2 = "asa_live_Zz9y8x7w6v5uHIDDENHIDDEN"
 
 
 def test_key_id_is_documented_shortprefix() -> None:
