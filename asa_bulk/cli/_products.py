@@ -23,7 +23,7 @@ from dotenv import dotenv_values
 
 from asa_bulk._checkpoint import SqliteCheckpoint
 from asa_bulk._errors import ConfigError, NoKeysError
-from asa_bulk._keys import KEY_PREFIXES, ApiKey, resolve_keys, split_keys
+from asa_bulk._keys import ApiKey, parse_keys, resolve_keys
 from asa_bulk._settings import parse_setting, resolve_settings
 
 from ._dryrun import dry_run
@@ -42,18 +42,18 @@ from ._writers import (
 log = logging.getLogger("asa_bulk.cli")
 
 
-def keys_from_env(name: str, env_file: str | None) -> list[str]:
-    """``--keys-env NAME``: the keys in environment variable NAME, else NAME in the env file."""
-    text = os.environ.get(name)
-    if not (text and text.strip()) and env_file and Path(env_file).is_file():
-        text = dotenv_values(env_file).get(name)
-    keys = split_keys(text or "")
-    if not keys:
+def keys_from_env(name: str, env_file: str | None) -> list[ApiKey]:
+    """``--keys-env NAME``: the keys in environment variable NAME, else NAME in the env file,
+    normalised and checked like ``ASA_API_KEYS`` (an empty value counts as unset)."""
+    text, source = os.environ.get(name), name
+    if not text and env_file and Path(env_file).is_file():
+        text, source = dotenv_values(env_file).get(name), f"{name} in {env_file}"
+    if not text:
         raise NoKeysError(
             f"--keys-env {name}: no API key in environment variable {name}"
             + (f" nor in {env_file}" if env_file else "")
         )
-    return keys
+    return parse_keys(text, source=source)
 
 
 def _snapshot_day(text: str | None) -> date:
@@ -106,20 +106,16 @@ def preflight(args: argparse.Namespace) -> None:
         raise ConfigError("--snapshot-date needs --snapshot-dir")
 
 
-def _run_dry(
-    args: argparse.Namespace, table: Any, keys: list[str] | None, options: dict[str, Any]
-) -> int:
+def _run_dry(args: argparse.Namespace, table: Any, options: dict[str, Any]) -> int:
     settings = resolve_settings(options, env_file=args.env_file)
-    resolved: list[ApiKey] | NoKeysError
-    try:
+    resolved: list[ApiKey] | ConfigError
+    try:  # the same checks, and so the same message, as a real run's
+        keys = keys_from_env(args.keys_env, args.env_file) if args.keys_env else None
         resolved = resolve_keys(keys, env_file=args.env_file)
-    except NoKeysError as exc:
+    except ConfigError as exc:
         resolved = exc
     result = dry_run(table, settings=settings, keys=resolved, checkpoint=args.checkpoint)
     print(result.render(), flush=True)
-    for key in [] if isinstance(resolved, NoKeysError) else resolved:
-        if not key.key_id.startswith(KEY_PREFIXES):
-            log.warning("key %s does not start with %s", key.key_id, " or ".join(KEY_PREFIXES))
     if args.report is not None:
         write_report(args.report, result.as_dict())
     return EXIT_USAGE if result.key_error else EXIT_OK
@@ -131,9 +127,9 @@ async def run_products(args: argparse.Namespace) -> int:
     preflight(args)
     table = read_input(args.input, column=args.column, input_format=args.input_format)
     log.info("read %d item(s) from %s (%s)", len(table.frame), table.source, table.format)
-    keys = keys_from_env(args.keys_env, args.env_file) if args.keys_env else None
     if args.dry_run:
-        return _run_dry(args, table, keys, options)
+        return _run_dry(args, table, options)
+    keys = keys_from_env(args.keys_env, args.env_file) if args.keys_env else None
 
     import asa_bulk  # the engine (aiohttp and friends) only when something is sent
 

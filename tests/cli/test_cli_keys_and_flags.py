@@ -72,3 +72,43 @@ def test_plain_http_elsewhere_needs_the_flag_or_the_variable(
     assert "nothing was sent" in capsys.readouterr().out
     monkeypatch.setenv("ASA_ALLOW_INSECURE_HTTP", "yes")  # no flag: the variable applies
     assert main(args) == 0
+
+
+def test_keys_env_is_normalised_like_asa_api_keys(
+    world: Sandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("ASA_API_KEYS")
+    monkeypatch.setenv("MY_KEYS", f'"{KEYS[0]}" Bearer {KEYS[1]}')
+    assert main(["products", "in.txt", "--keys-env", "MY_KEYS", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"keys: 2 ({KEYS[0][:21]}, {KEYS[1][:21]})" in out
+    monkeypatch.setenv("MY_KEYS", " , ")  # set, but to nothing: an error, not a fall-back
+    (world_dir := Path.cwd()).joinpath(".env").write_text(f"MY_KEYS={KEYS[0]}\n")
+    line = one_line_error(capsys, main(["products", "in.txt", "--keys-env", "MY_KEYS"]))
+    assert "MY_KEYS" in line
+    assert (world_dir / ".env").exists()
+    assert world.stats.requests == 0
+
+
+@pytest.mark.parametrize("where", ["ASA_API_KEYS", "MY_KEYS"])
+def test_a_malformed_key_is_the_same_error_with_and_without_dry_run(
+    world: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    where: str,
+) -> None:
+    bad = "sk_live_" + KEYS[1][9:]
+    monkeypatch.setenv(where, f"{KEYS[0]}, {bad}")
+    args = ["products", "in.txt", *(["--keys-env", where] if where == "MY_KEYS" else [])]
+    line = one_line_error(capsys, main(args))
+    message = line.removeprefix("asa-bulk: error: ")
+    assert message.startswith(f"key 2 of 2 (from {where})")
+    assert main([*args, "--dry-run", "--report", "r.json"]) == 2
+    captured = capsys.readouterr()
+    assert f"keys: none usable: {message}" in captured.out
+    assert "nothing was sent" in captured.out
+    assert message in Path("r.json").read_text()
+    for text in (line, captured.out, captured.err, Path("r.json").read_text()):
+        assert KEYS[1][9:] not in text
+        assert KEYS[0][21:] not in text
+    assert world.stats.requests == 0
