@@ -16,6 +16,7 @@ import aiohttp
 import pandas as pd
 
 from ._clock import Clock, LoopClock
+from ._envfile import DEFAULT_ENV_FILE
 from ._frame import build_frame
 from ._inputs import iter_input_rows
 from ._keypool import KeyPool
@@ -56,7 +57,7 @@ async def fetch_products(
     checkpoint: str | os.PathLike[str] | CheckpointStore | None = None,
     max_credits: int | None = None,
     retry_delay_scale: float | None = None,
-    env_file: str | os.PathLike[str] | None = ".env",
+    env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE,
     session: aiohttp.ClientSession | None = None,
     clock: Clock | None = None,
     seed: int | None = None,

@@ -15,11 +15,9 @@ import logging
 import os
 import re
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Final
 
-from dotenv import dotenv_values
-
+from ._envfile import DEFAULT_ENV_FILE, read_env_file
 from ._errors import ConfigError, NoKeysError
 
 ENV_KEYS = "ASA_API_KEYS"
@@ -188,27 +186,28 @@ def resolve_keys(
     keys: Iterable[str | ApiKey] | str | None = None,
     *,
     environ: Mapping[str, str] | None = None,
-    env_file: str | os.PathLike[str] | None = ".env",
+    env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE,
 ) -> list[ApiKey]:
     """Find the API keys to use, in this order, first match wins:
 
     1. ``keys`` (a list of keys, or one string of comma/whitespace-separated keys); given but
        empty is an error, not a fall-back;
     2. ``ASA_API_KEYS`` (comma or whitespace separated), else ``ASA_API_KEY``, in the environment;
-    3. the same names in ``env_file`` (default ``.env`` in the working directory), read with
-       python-dotenv without touching ``os.environ``.
+    3. the same names in ``env_file`` (default ``.env`` in the working directory, if present; a
+       file given must exist), read with python-dotenv without touching ``os.environ``.
 
     Each key is normalised and checked (see :func:`parse_keys`); duplicates are dropped (keeping
     order). Raises :class:`NoKeysError` when nothing is found, :class:`ConfigError` for a
     malformed key, and warns when there are more keys than a workspace holds.
     """
+    dotenv = read_env_file(env_file)  # first: a missing env_file given is an error in any case
     found: list[ApiKey] | None
     if keys is not None:
         found = parse_keys(keys, source="keys")
     else:
         found = _from_mapping(os.environ if environ is None else environ, "")
-        if found is None and env_file is not None and Path(env_file).is_file():
-            found = _from_mapping(dotenv_values(env_file), f" in {env_file}")
+        if found is None:
+            found = _from_mapping(dotenv, f" in {env_file}")
     if not found:
         raise NoKeysError(
             f"no API key found: pass keys=[...], or set {ENV_KEYS} (comma-separated) or {ENV_KEY} "

@@ -13,12 +13,10 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
-from dotenv import dotenv_values
-
+from ._envfile import DEFAULT_ENV_FILE, read_env_file
 from ._errors import ConfigError
 from ._keys import redact
 
@@ -255,7 +253,7 @@ def resolve_settings(
     overrides: Mapping[str, Any],
     *,
     environ: Mapping[str, str] | None = None,
-    env_file: str | os.PathLike[str] | None = ".env",
+    env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE,
 ) -> Settings:
     """Build :class:`Settings`: a non-None value in ``overrides`` wins, then the ``ASA_*``
     environment variable, then the same variable in ``env_file``, then the default.
@@ -270,9 +268,7 @@ def resolve_settings(
             f"unknown option(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}"
         )
     env = os.environ if environ is None else environ
-    dotenv: Mapping[str, str | None] = {}
-    if env_file is not None and Path(env_file).is_file():
-        dotenv = dotenv_values(env_file)
+    dotenv = read_env_file(env_file)
     values: dict[str, Any] = {}
     for name in known:
         value = overrides.get(name)

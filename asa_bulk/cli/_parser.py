@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Final
 
 from asa_bulk import __version__
+from asa_bulk._envfile import DEFAULT_ENV_FILE
 
 INPUT_FORMATS: Final = ("txt", "csv", "tsv", "jsonl", "parquet")
 
@@ -72,7 +73,12 @@ def _add_products(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="read the API keys (comma/space separated) from environment variable NAME "
         "(or NAME in the env file) instead of ASA_API_KEYS/ASA_API_KEY",
     )
-    api.add_argument("--env-file", metavar="PATH", default=".env", help="default: .env")
+    api.add_argument(
+        "--env-file",
+        metavar="PATH",
+        default=DEFAULT_ENV_FILE,
+        help="dotenv file of keys and settings; default: .env if present (a PATH given must exist)",
+    )
     api.add_argument("--base-url", default=None, help="API root (ASA_BASE_URL)")
     api.add_argument("--auth", choices=("bearer", "query"), default=None, help="(ASA_AUTH)")
     api.add_argument(

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from dotenv import dotenv_values
 
 from asa_bulk._checkpoint import SqliteCheckpoint
+from asa_bulk._envfile import DEFAULT_ENV_FILE, read_env_file
 from asa_bulk._errors import ConfigError, NoKeysError
 from asa_bulk._keys import ApiKey, parse_keys, resolve_keys
 from asa_bulk._settings import parse_setting, resolve_settings
@@ -46,8 +46,8 @@ def keys_from_env(name: str, env_file: str | None) -> list[ApiKey]:
     """``--keys-env NAME``: the keys in environment variable NAME, else NAME in the env file,
     normalised and checked like ``ASA_API_KEYS`` (an empty value counts as unset)."""
     text, source = os.environ.get(name), name
-    if not text and env_file and Path(env_file).is_file():
-        text, source = dotenv_values(env_file).get(name), f"{name} in {env_file}"
+    if not text and env_file is not None:
+        text, source = read_env_file(env_file).get(name), f"{name} in {env_file}"
     if not text:
         raise NoKeysError(
             f"--keys-env {name}: no API key in environment variable {name}"
@@ -91,7 +91,10 @@ def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def preflight(args: argparse.Namespace) -> None:
-    """Checks of every path the run will write, before anything is read or sent."""
+    """Checks of every path the run will write (and of an --env-file given), before anything is
+    read or sent."""
+    if args.env_file is not DEFAULT_ENV_FILE and not Path(args.env_file).is_file():
+        raise ConfigError(f"--env-file {args.env_file} does not exist")
     if args.output is not None:
         if output_format(args.output) == "parquet":
             require_pyarrow("parquet output")
