@@ -36,15 +36,14 @@ async def test_an_explicit_env_file_that_is_missing_stops_the_run_before_sending
 
 
 @pytest.mark.parametrize("explicit", [".env", Path(".env"), "sub/.env"])
-def test_the_same_name_given_explicitly_must_exist(explicit: Any) -> None:
+def test_a_name_given_must_exist_but_the_default_may_be_absent(
+    explicit: Any, tmp_path: Path
+) -> None:
+    assert not (tmp_path / ".env").exists()  # the tests run in an empty folder
     with pytest.raises(ConfigError, match="does not exist"):
         resolve_settings({}, environ={}, env_file=explicit)
     with pytest.raises(ConfigError, match="does not exist"):
         resolve_keys([KEY], environ={}, env_file=explicit)
-
-
-def test_the_default_env_file_may_be_absent(tmp_path: Path) -> None:
-    assert not (tmp_path / ".env").exists()  # the tests run in an empty folder
     assert resolve_settings({}, environ={}).domain == "com"
     assert [k.secret for k in resolve_keys([KEY], environ={})] == [KEY]
     (tmp_path / ".env").write_text("ASA_DOMAIN=de\n")
