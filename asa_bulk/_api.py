@@ -16,6 +16,7 @@ import aiohttp
 import pandas as pd
 
 from ._clock import Clock, LoopClock
+from ._envfile import DEFAULT_ENV_FILE
 from ._frame import build_frame
 from ._inputs import iter_input_rows
 from ._keypool import KeyPool
@@ -52,12 +53,13 @@ async def fetch_products(
     max_wait: float | None = None,
     progress: bool = True,
     auth: str | None = None,
+    allow_insecure_http: bool | None = None,
     raw: bool = False,
     checkpoint: str | os.PathLike[str] | CheckpointStore | None = None,
     max_credits: int | None = None,
     retry_delay_scale: float | None = None,
     allow_origin_change: bool = False,
-    env_file: str | os.PathLike[str] | None = ".env",
+    env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE,
     session: aiohttp.ClientSession | None = None,
     stop: asyncio.Event | None = None,
     clock: Clock | None = None,
@@ -75,8 +77,10 @@ async def fetch_products(
     A checkpoint remembers the ``base_url`` it was filled from: resuming it against another
     one is a :class:`ConfigError` unless ``allow_origin_change=True``, and results of sandbox
     keys (``asa_test_``) are never served to a run with ``asa_live_`` keys.
-    ``max_credits`` never lets billed credits pass that number. ``session`` may be your own
-    aiohttp session (it is not closed); ``clock``/``seed``/``retry_delay_scale`` are for tests.
+    ``max_credits`` never lets billed credits pass that number. A plain ``http://`` ``base_url``
+    must point at this machine unless ``allow_insecure_http`` is set (the key would travel in
+    clear text). ``session`` may be your own aiohttp session (it is not closed);
+    ``clock``/``seed``/``retry_delay_scale`` are for tests.
 
     Stopping: setting ``stop`` (an :class:`asyncio.Event`) sends nothing more, waits for the
     answers in flight, and returns the frame with the rest ``skipped`` (``interrupted``).
@@ -100,6 +104,7 @@ async def fetch_products(
             "max_item_seconds": max_item_seconds,
             "max_wait": max_wait,
             "auth": auth,
+            "allow_insecure_http": allow_insecure_http,
             "max_credits": max_credits,
             "retry_delay_scale": retry_delay_scale,
         },

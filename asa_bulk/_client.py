@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import aiohttp
+from yarl import URL
 
 from ._keys import ApiKey, redact
 from ._limits import parse_limit_header, parse_retry_after
@@ -106,7 +107,11 @@ async def lookup(
     url, params, headers = build_request(base_url, request, key, auth)
     started = time.perf_counter()
     try:
-        async with session.get(url, params=params, headers=headers, timeout=timeout) as response:
+        # Redirects are never followed: a Location could take the key (in the query string with
+        # auth="query") to another host, whose answer would then be taken for the service's.
+        async with session.get(
+            url, params=params, headers=headers, timeout=timeout, allow_redirects=False
+        ) as response:
             raw = await response.read()
             status = response.status
             resp_headers = response.headers
@@ -136,6 +141,20 @@ async def lookup(
         not_json = True
     else:
         not_json = False
+    if 300 <= status < 400:
+        # Classified here rather than in _policy.RULES: the API documents no 3xx, and this is a
+        # transport safety rule. Not retried: the same request would get the same answer.
+        return Outcome(
+            Rule(Action.GIVE_UP),
+            http_status=status,
+            error="redirect",
+            message=_clean(
+                f"HTTP {status} redirect to {_origin(resp_headers.get('Location'))} not followed: "
+                "the key is only ever sent to base_url"
+            ),
+            request_id=request_id,
+            latency_ms=latency_ms,
+        )
     if 200 <= status < 300:
         if not isinstance(body, dict):
             # Billed but unusable; not retried, since a retry would be billed again.
@@ -184,6 +203,16 @@ async def lookup(
         latency_ms=latency_ms,
         from_api=from_api,
     )
+
+
+def _origin(location: str | None) -> str:
+    """Where a redirect points, as scheme://host[:port] only: its path or query may hold a key."""
+    if not location:
+        return "nowhere (no Location header)"
+    try:
+        return str(URL(location).origin())
+    except ValueError:  # a relative or malformed Location
+        return "a relative or malformed Location"
 
 
 def _str_or_none(value: object) -> str | None:

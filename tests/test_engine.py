@@ -18,9 +18,9 @@ from fakeapi import PRODUCT_URL as PRODUCT_URL_RE
 import asa_bulk
 from asa_bulk._frame import BASE_COLUMNS
 
-KEY_A = "asa_live_AAAAAAAAAAAAsecretAsecretAsec"
-KEY_B = "asa_live_BBBBBBBBBBBBsecretBsecretBsec"
-KEY_C = "asa_live_CCCCCCCCCCCCsecretCsecretCsec"
+KEY_A = "asa_live_AAAAAAAAAAAAsecretAsecre"
+KEY_B = "asa_live_BBBBBBBBBBBBsecretBsecre"
+KEY_C = "asa_live_CCCCCCCCCCCCsecretCsecre"
 ID_A, ID_B = KEY_A[:21], KEY_B[:21]
 ASINS = [f"B0{n:08d}" for n in range(1, 41)]
 

@@ -57,6 +57,7 @@ LOCAL_ERRORS = (
     "timeout",
     "connection_error",
     "invalid_response",
+    "redirect",
     "no_usable_keys",
     "insufficient_credits",
     "budget_exhausted",

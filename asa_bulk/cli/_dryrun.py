@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from asa_bulk._checkpoint import SqliteCheckpoint
-from asa_bulk._errors import NoKeysError
+from asa_bulk._errors import ConfigError
 from asa_bulk._inputs import iter_input_rows
 from asa_bulk._keys import ApiKey
 from asa_bulk._records import CREDITS_PER_REQUEST, DONE_STATUSES, LookupRequest
@@ -100,10 +100,13 @@ def dry_run(
     table: InputTable,
     *,
     settings: Settings,
-    keys: Sequence[ApiKey] | NoKeysError,
+    keys: Sequence[ApiKey] | ConfigError,
     checkpoint: str | None,
 ) -> DryRun:
-    """Validate every row and the keys' format and count what a real run would send."""
+    """Validate every row and the keys' format and count what a real run would send.
+
+    ``keys`` is what resolving them gave: the keys, or the error a real run would stop with.
+    """
     result = DryRun(source=table.source, max_credits=settings.max_credits)
     requests: set[LookupRequest] = set()
     rows = iter_input_rows(
@@ -126,7 +129,7 @@ def dry_run(
     result.already_done = sum(1 for request in requests if request.ident in done)
     result.to_send = result.unique_requests - result.already_done
     result.worst_case_credits = result.to_send * CREDITS_PER_REQUEST
-    if isinstance(keys, NoKeysError):
+    if isinstance(keys, ConfigError):
         result.key_error = str(keys)
     else:
         result.key_ids = [key.key_id for key in keys]

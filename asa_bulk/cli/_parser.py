@@ -1,7 +1,9 @@
 """The argument parser: ``asa-bulk products|sandbox|demo``.
 
 Options of ``products`` keep the library's names; an option left out is passed as None so the
-engine resolves it (flag > ``ASA_*`` environment > ``--env-file`` > default).
+engine resolves it (flag > ``ASA_*`` environment > ``--env-file`` > default). Numeric flags are
+kept as text here: ``_settings.parse_setting`` parses and checks them like their ``ASA_*``
+variables, so both get the same checks and a bad value is one line on stderr.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Callable
 from typing import Final
 
 from asa_bulk import __version__
+from asa_bulk._envfile import DEFAULT_ENV_FILE
 
 INPUT_FORMATS: Final = ("txt", "csv", "tsv", "jsonl", "parquet")
 
@@ -44,27 +47,6 @@ EXIT_CODES: Final = {
 _EPILOG = "exit codes:\n" + "\n".join(
     f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES.items()
 )
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number above 0, got {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number, 0 or more, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
-    return value
 
 
 def _add_products(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -111,9 +93,21 @@ def _add_products(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="read the API keys (comma/space separated) from environment variable NAME "
         "(or NAME in the env file) instead of ASA_API_KEYS/ASA_API_KEY",
     )
-    api.add_argument("--env-file", metavar="PATH", default=".env", help="default: .env")
+    api.add_argument(
+        "--env-file",
+        metavar="PATH",
+        default=DEFAULT_ENV_FILE,
+        help="dotenv file of keys and settings; default: .env if present (a PATH given must exist)",
+    )
     api.add_argument("--base-url", default=None, help="API root (ASA_BASE_URL)")
     api.add_argument("--auth", choices=("bearer", "query"), default=None, help="(ASA_AUTH)")
+    api.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        default=None,
+        help="allow a plain http:// --base-url to a host other than this machine; the key "
+        "then crosses the network in clear text (ASA_ALLOW_INSECURE_HTTP)",
+    )
     api.add_argument(
         "--domain", default=None, help="default marketplace, e.g. com, de (ASA_DOMAIN)"
     )
@@ -123,28 +117,28 @@ def _add_products(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     lim = p.add_argument_group("limits")
     lim.add_argument(
         "--concurrency",
-        type=_positive_int,
         default=None,
         help="requests in flight per key (ASA_CONCURRENCY; default adapts to the plan)",
     )
     lim.add_argument(
         "--rps",
-        type=_positive_float,
         default=None,
         help="requests per second per key (ASA_RPS; default adapts to the plan)",
     )
-    lim.add_argument(
-        "--timeout", type=_positive_float, default=None, help="seconds per request (ASA_TIMEOUT)"
-    )
+    lim.add_argument("--timeout", default=None, help="seconds per request (ASA_TIMEOUT)")
     lim.add_argument(
         "--max-attempts",
-        type=_positive_int,
         default=None,
         help="attempts per item (ASA_MAX_ATTEMPTS)",
     )
     lim.add_argument(
+        "--max-wait",
+        default=None,
+        metavar="SECONDS",
+        help="longest single wait, a Retry-After or a backoff (ASA_MAX_WAIT; default 300)",
+    )
+    lim.add_argument(
         "--max-credits",
-        type=_non_negative_int,
         default=None,
         metavar="N",
         help="never start a request that could bill past N credits (5 per product); "

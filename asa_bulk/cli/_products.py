@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from dotenv import dotenv_values
 
+from asa_bulk._envfile import DEFAULT_ENV_FILE, read_env_file
 from asa_bulk._errors import AsaBulkError, ConfigError, NoKeysError
-from asa_bulk._keys import KEY_PREFIXES, ApiKey, resolve_keys, split_keys
-from asa_bulk._settings import resolve_settings
+from asa_bulk._keys import ApiKey, parse_keys, resolve_keys
+from asa_bulk._settings import parse_setting, resolve_settings
 
 from ._dryrun import dry_run
 from ._keep import KeptResults
@@ -60,18 +60,18 @@ class CommandAborted(AsaBulkError):
 log = logging.getLogger("asa_bulk.cli")
 
 
-def keys_from_env(name: str, env_file: str | None) -> list[str]:
-    """``--keys-env NAME``: the keys in environment variable NAME, else NAME in the env file."""
-    text = os.environ.get(name)
-    if not (text and text.strip()) and env_file and Path(env_file).is_file():
-        text = dotenv_values(env_file).get(name)
-    keys = split_keys(text or "")
-    if not keys:
+def keys_from_env(name: str, env_file: str | None) -> list[ApiKey]:
+    """``--keys-env NAME``: the keys in environment variable NAME, else NAME in the env file,
+    normalised and checked like ``ASA_API_KEYS`` (an empty value counts as unset)."""
+    text, source = os.environ.get(name), name
+    if not text and env_file is not None:
+        text, source = read_env_file(env_file).get(name), f"{name} in {env_file}"
+    if not text:
         raise NoKeysError(
             f"--keys-env {name}: no API key in environment variable {name}"
             + (f" nor in {env_file}" if env_file else "")
         )
-    return keys
+    return parse_keys(text, source=source)
 
 
 def _snapshot_day(text: str | None) -> date:
@@ -83,6 +83,13 @@ def _snapshot_day(text: str | None) -> date:
         raise ConfigError(f"--snapshot-date must be YYYY-MM-DD, got {text!r}") from None
 
 
+def _number(args: argparse.Namespace, name: str) -> Any:
+    """A numeric flag, parsed and checked like its ``ASA_*`` variable; None when not given."""
+    text = getattr(args, name)
+    flag = "--" + name.replace("_", "-")
+    return None if text is None else parse_setting(name, text, source=flag)
+
+
 def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
     """The library options the user set; None leaves them to the environment / .env / defaults."""
     return {
@@ -90,12 +97,14 @@ def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
         "domain": args.domain,
         "language": args.language,
         "country": args.country,
-        "concurrency": args.concurrency,
-        "rps": args.rps,
-        "timeout": args.timeout,
-        "max_attempts": args.max_attempts,
+        "concurrency": _number(args, "concurrency"),
+        "rps": _number(args, "rps"),
+        "timeout": _number(args, "timeout"),
+        "max_attempts": _number(args, "max_attempts"),
+        "max_wait": _number(args, "max_wait"),
         "auth": args.auth,
-        "max_credits": args.max_credits,
+        "allow_insecure_http": args.allow_insecure_http,
+        "max_credits": _number(args, "max_credits"),
     }
 
 
@@ -118,7 +127,10 @@ def _tmp_dir() -> str:
 
 
 def preflight(args: argparse.Namespace) -> None:
-    """Checks of every path the run will write, before anything is read or sent."""
+    """Checks of every path the run will write (and of an --env-file given), before anything is
+    read or sent."""
+    if args.env_file is not DEFAULT_ENV_FILE and not Path(args.env_file).is_file():
+        raise ConfigError(f"--env-file {args.env_file} does not exist")
     if args.output is not None:
         if output_format(args.output) == "parquet":
             require_pyarrow("parquet output")
@@ -133,18 +145,16 @@ def preflight(args: argparse.Namespace) -> None:
         raise ConfigError("--snapshot-date needs --snapshot-dir")
 
 
-def _run_dry(args: argparse.Namespace, table: Any, keys: list[str] | None) -> int:
-    settings = resolve_settings(_engine_options(args), env_file=args.env_file)
-    resolved: list[ApiKey] | NoKeysError
-    try:
+def _run_dry(args: argparse.Namespace, table: Any, options: dict[str, Any]) -> int:
+    settings = resolve_settings(options, env_file=args.env_file)
+    resolved: list[ApiKey] | ConfigError
+    try:  # the same checks, and so the same message, as a real run's
+        keys = keys_from_env(args.keys_env, args.env_file) if args.keys_env else None
         resolved = resolve_keys(keys, env_file=args.env_file)
-    except NoKeysError as exc:
+    except ConfigError as exc:
         resolved = exc
     result = dry_run(table, settings=settings, keys=resolved, checkpoint=args.checkpoint)
     print(result.render(), flush=True)
-    for key in [] if isinstance(resolved, NoKeysError) else resolved:
-        if not key.key_id.startswith(KEY_PREFIXES):
-            log.warning("key %s does not start with %s", key.key_id, " or ".join(KEY_PREFIXES))
     if args.report is not None:
         write_report(args.report, result.as_dict())
     return EXIT_USAGE if result.key_error else EXIT_OK
@@ -152,12 +162,13 @@ def _run_dry(args: argparse.Namespace, table: Any, keys: list[str] | None) -> in
 
 async def run_products(args: argparse.Namespace) -> int:
     """The products command; returns the exit code (raises AsaBulkError for usage errors)."""
+    options = _engine_options(args)  # a bad flag is reported before any file is read
     preflight(args)
     table = read_input(args.input, column=args.column, input_format=args.input_format)
     log.info("read %d item(s) from %s (%s)", len(table.frame), table.source, table.format)
-    keys = keys_from_env(args.keys_env, args.env_file) if args.keys_env else None
     if args.dry_run:
-        return _run_dry(args, table, keys)
+        return _run_dry(args, table, options)
+    keys = keys_from_env(args.keys_env, args.env_file) if args.keys_env else None
     check_free_space(_space_needed(args, len(table.frame)))
 
     import asa_bulk  # the engine (aiohttp and friends) only when something is sent
@@ -179,7 +190,7 @@ async def run_products(args: argparse.Namespace) -> int:
                 allow_origin_change=args.allow_origin_change,
                 env_file=args.env_file,
                 stop=stopping.event,
-                **_engine_options(args),
+                **options,
             )
     except asyncio.CancelledError:
         kept.close()

@@ -13,9 +13,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from asa_bulk._keys import key_id_of
+from asa_bulk._keys import SHORTPREFIX_CHARS, is_key_shaped, key_id_of
 
-from ._settings import SandboxSettings, is_key_shaped
+from ._settings import SandboxSettings
 
 TEST_PREFIX: Final = "asa_test_"
 _ALPHABET: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -42,6 +42,12 @@ def make_test_keys(n: int, seed: int = 0) -> list[str]:
             seen.add(key_id_of(key))
             keys.append(key)
     return keys
+
+
+def _ref_id(ref: str) -> str:
+    """The key_id a revocation names, given a whole key or a key_id. (``key_id_of`` masks a
+    key_id-long string, which could be a short secret, so it cannot serve for a key_id.)"""
+    return ref[: len(TEST_PREFIX) + SHORTPREFIX_CHARS]
 
 
 def mask(key_id: str) -> str:
@@ -75,15 +81,15 @@ class KeyBook:
 
     def __init__(self, settings: SandboxSettings, now: float) -> None:
         self._explicit = frozenset(settings.keys) if settings.keys is not None else None
-        self._revoked: set[str] = {key_id_of(ref) for ref in settings.revoked}
-        self._after = {key_id_of(ref): n for ref, n in settings.revoke_after.items()}
-        self._at = {key_id_of(ref): now + t for ref, t in settings.revoke_at.items()}
+        self._revoked: set[str] = {_ref_id(ref) for ref in settings.revoked}
+        self._after = {_ref_id(ref): n for ref, n in settings.revoke_after.items()}
+        self._at = {_ref_id(ref): now + t for ref, t in settings.revoke_at.items()}
         self._presented: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def revoke(self, ref: str) -> str:
         """Revoke a key (given whole or as its key_id); returns the key_id."""
-        key_id = key_id_of(ref)
+        key_id = _ref_id(ref)
         if (
             not key_id.startswith(("asa_live_", "asa_test_"))
             or len(key_id) != len(TEST_PREFIX) + 12
@@ -97,7 +103,7 @@ class KeyBook:
         """Reinstate keys (used by tests that reuse one sandbox)."""
         with self._lock:
             for ref in refs:
-                self._revoked.discard(key_id_of(ref))
+                self._revoked.discard(_ref_id(ref))
 
     def check(self, key: str | None, now: float) -> AuthResult:
         """Accept, reject or flag as revoked the key a request presents."""

@@ -18,6 +18,8 @@ from types import MappingProxyType
 from typing import Any, Final, Literal
 
 from asa_bulk._errors import ConfigError
+from asa_bulk._keys import KEY_SHAPE as _KEY_RE
+from asa_bulk._keys import is_key_shaped
 
 Plan = Literal["free", "vibe", "pro", "custom"]
 ProductShape = Literal["docs", "sdk", "mixed"]
@@ -53,7 +55,6 @@ FAULT_STATUS: Final[Mapping[str, int]] = MappingProxyType(
     }
 )
 
-_KEY_RE = re.compile(r"asa_(?:live|test)_[A-Za-z0-9]{24}")
 _KEY_ID_RE = re.compile(r"asa_(?:live|test)_[A-Za-z0-9]{12}")
 
 
@@ -172,11 +173,6 @@ class SandboxSettings:
             raise ConfigError(f"sandbox config {str(path)!r} must hold a JSON object")
         _check_names(data, f"setting in {str(path)!r}")
         return cls(**{**data, **overrides})
-
-
-def is_key_shaped(key: str) -> bool:
-    """True for ``asa_live_``/``asa_test_`` + exactly 24 letters or digits."""
-    return _KEY_RE.fullmatch(key) is not None
 
 
 def _check_names(names: Mapping[str, Any], what: str) -> None:
