@@ -240,6 +240,11 @@ def _generate(
         yield _row(index, item, dom, lang, ctry, defaults)
 
 
+def input_index(items: object) -> pd.Index | None:
+    """The index a result keeps: a DataFrame's or Series' own, else None (0..n-1)."""
+    return items.index if isinstance(items, pd.DataFrame | pd.Series) else None
+
+
 def iter_input_rows(
     items: Iterable[Any] | pd.DataFrame,
     *,
