@@ -136,7 +136,7 @@ def _build(
         record = results.get(request)
         if record is None:
             raise RuntimeError(
-                f"bug: no result for input row {row.index} ({request.ident}); "
+                f"bug: no result for input row {row.index + 1} ({request.ident}); "
                 "every valid row must have a record"
             )
         base.append(

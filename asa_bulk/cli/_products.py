@@ -145,7 +145,7 @@ async def run_products(args: argparse.Namespace) -> int:
             store.close()  # every record is already committed; this folds the WAL back in
     for warning in caught:  # one clean log line each instead of "file:line: Warning: ..."
         log.warning("%s", warning.message)
-    return finish(args, frame)
+    return finish(args, table.in_file_terms(frame))
 
 
 def finish(args: argparse.Namespace, frame: pd.DataFrame) -> int:

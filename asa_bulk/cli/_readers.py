@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
+import numpy as np
 import pandas as pd
 
 from asa_bulk._errors import InputError
@@ -53,6 +54,19 @@ class InputTable:
         if self.lines is not None:
             return f"line {self.lines[index]}"
         return f"row {index + 1}"
+
+    def in_file_terms(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` (the result for this table) with each local ``row N: ...`` message
+        starting with :meth:`where` instead, the place a user finds in the file."""
+        column = list(frame.columns).index("error_message")
+        messages = frame["error_message"]
+        local = (frame["status"] == "invalid") & messages.notna()
+        for i in np.flatnonzero(local.to_numpy(dtype=bool, na_value=False)).tolist():
+            prefix = f"row {i + 1}: "  # what the library writes for the item at position i
+            message = str(messages.iat[i])
+            if message.startswith(prefix):  # a 400 invalid_params message is the API's own
+                frame.iat[i, column] = f"{self.where(i)}: {message[len(prefix) :]}"
+        return frame
 
 
 def detect_format(path: str, explicit: str | None) -> str:

@@ -228,6 +228,20 @@ def test_dry_run_counts_and_sends_nothing(cli: Cli, tmp_path: Path) -> None:
     assert cli.sandbox.stats.requests == 0
 
 
+def test_error_messages_name_the_place_in_the_file(cli: Cli, tmp_path: Path) -> None:
+    """Output rows and --dry-run say ``line N`` (text, header counted) or ``row N`` (parquet)."""
+    (tmp_path / "in.csv").write_text(f"sku,asin\n1,{A1}\n\n2,junk\n")
+    pd.DataFrame({"asin": [A1, "junk"]}).to_parquet(tmp_path / "in.parquet")
+    csv_run, parquet_run, dry = cli.run_many(
+        ["in.csv", "-o", "out.csv"], ["in.parquet"], ["in.csv", "--dry-run"]
+    )
+    csv_rows = read_output(csv_run.expect(0), tmp_path / "out.csv")
+    assert csv_rows["error_message"].tolist()[1].startswith("line 4: 'junk' is not an ASIN")
+    parquet_rows = read_output(parquet_run.expect(0), None)
+    assert parquet_rows["error_message"].tolist()[1].startswith("row 2: 'junk' is not an ASIN")
+    assert "  line 4: invalid_asin: 'junk' is not an ASIN" in dry.expect(0).stdout
+
+
 def test_snapshot_twice_on_one_day_has_no_duplicates(cli: Cli, tmp_path: Path) -> None:
     before = datetime.now(timezone.utc).date()
     (tmp_path / "a.txt").write_text(f"{A1}\n{A2}\n{A1}\n")
