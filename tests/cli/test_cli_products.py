@@ -115,6 +115,30 @@ def test_bad_input_exits_2_before_any_request(cli: Cli, tmp_path: Path) -> None:
     assert cli.sandbox.stats.requests == 0
 
 
+def test_an_input_that_cannot_be_read_exits_2_naming_it(cli: Cli, tmp_path: Path) -> None:
+    """Corrupt gzip or parquet, non-UTF-8 text, a folder: one line on stderr, no traceback."""
+    packed = gzip.compress(f"asin,domain\n{A1},de\n{A2},fr\n".encode() * 50, mtime=0)
+    broken = bytearray(packed)
+    broken[12] ^= 0x55  # inside the deflate stream: zlib.error, once a traceback with exit 1
+    (tmp_path / "flipped.csv.gz").write_bytes(bytes(broken))
+    (tmp_path / "truncated.txt.gz").write_bytes(packed[:-12])
+    (tmp_path / "latin1.csv.gz").write_bytes(gzip.compress("asin,t\nx,caf\xe9\n".encode("latin-1")))
+    parquet = tmp_path / "broken.parquet"
+    pd.DataFrame({"asin": [A1, A2]}).to_parquet(parquet)
+    parquet.write_bytes(parquet.read_bytes()[:-20])
+    (tmp_path / "folder.csv").mkdir()
+    names = ["flipped.csv.gz", "truncated.txt.gz", "latin1.csv.gz", "broken.parquet", "folder.csv"]
+    results = cli.run_many(*([name, "-o", "out.csv"] for name in names))
+    for name, result in zip(names, results, strict=True):
+        assert_one_line_error(result, name)
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out.csv").exists()
+    assert cli.sandbox.stats.requests == 0
+    # gzip on stdin is recognised by its magic bytes and read like the .gz file
+    piped = cli.run("-", "-o", "piped.csv", stdin=gzip.compress(f"asin,domain\n{A1},de\n".encode()))
+    assert triples(read_output(piped.expect(0), tmp_path / "piped.csv")) == [(A1, "de", "ok")]
+
+
 def assert_one_line_error(result: Result, message: str) -> None:
     result.expect(2)
     assert result.stdout == "", result.explain()
