@@ -1,8 +1,9 @@
 """Input files to one table: ``asin`` plus the optional ``domain``/``language``/``country``.
 
-Formats: ``.txt`` (one ASIN or URL a line; blank lines, ``#`` comments and an ``asin`` header
-line are skipped), ``.csv``/``.tsv`` (a header row; UTF-8 with or without BOM, ``\\n`` or
-``\\r\\n``), ``.jsonl`` (one object, or one bare string, a line), ``.parquet``; gzip
+Formats: ``.txt`` (one ASIN or URL a line, unquoted if quoted; blank lines, ``#`` comments and
+an ``asin`` header line are skipped), ``.csv``/``.tsv`` (a header row; cells split by ``,``,
+``;`` or tabs, whichever splits out the item column; UTF-8 with or without BOM, ``\\n``,
+``\\r\\n`` or ``\\r``), ``.jsonl`` (one object, or one bare string, a line), ``.parquet``; gzip
 (``.gz``, and recognised by its magic bytes, so on stdin too); ``-`` reads stdin with the same
 code and guesses the format from its first bytes and line. The input is read in one
 streaming pass, and anything that goes wrong reading it (a damaged gzip or parquet file, a
@@ -48,6 +49,7 @@ _SUFFIXES: Final = {
     ".pq": "parquet",
 }
 _LOOKS_LIKE_ITEM: Final = re.compile(r"^[A-Za-z0-9]{10}$|/")
+_SEPARATORS: Final = (",", ";", "\t")
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _PARQUET_MAGIC: Final = b"PAR1"
 # Read with errors="surrogateescape", a byte that is not UTF-8 becomes one of these.
@@ -99,17 +101,45 @@ def detect_format(path: str, explicit: str | None) -> str:
     return fmt
 
 
+def _unquote(text: str) -> str:
+    """``"B0..."`` -> ``B0...`` and ``""`` -> empty, as csv reads a quoted cell."""
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return text[1:-1].replace('""', '"')
+    return text
+
+
+def _separator(header: str, wanted: str, preferred: str) -> str | None:
+    """The separator (``preferred`` first) that splits ``header`` into several cells, one of
+    them the item column: how a ``;`` file (Excel in much of Europe) is told from a ``,`` one."""
+    for sep in dict.fromkeys((preferred, *_SEPARATORS)):
+        try:
+            cells = next(csv.reader([header], delimiter=sep), [])
+        except csv.Error:
+            continue
+        if len(cells) > 1 and wanted in (cell.strip().lower() for cell in cells):
+            return sep
+    return None
+
+
 def sniff_format(text: str, column: str | None) -> str:
-    """Guess stdin's format from its first non-blank line."""
-    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    """Guess stdin's format from its first non-blank line (``text`` may be just that line).
+
+    A header holding the item column between ``,``, ``;`` or tabs, or alone when quoted or
+    named by ``--column``, is csv/tsv, as is any line with a separator and no ``/`` (a table
+    without that column: it gets the file's "no column" error, not a row per line); ``{`` or
+    ``"`` starts jsonl; anything else is txt.
+    """
+    first = next((line.strip() for line in io.StringIO(text) if line.strip()), "")
+    wanted = (column or "asin").strip().lower()
+    sep = _separator(first, wanted, ",")
+    if sep is not None:
+        return "tsv" if sep == "\t" else "csv"
+    if _unquote(first).strip().lower() == wanted and (column or first.startswith('"')):
+        return "csv"  # a one-column table
     if first.startswith(("{", '"')):
         return "jsonl"
-    wanted = (column or "asin").lower()
-    for sep, fmt in (("\t", "tsv"), (",", "csv")):
-        if sep in first and wanted in (
-            cell.strip().strip('"').lower() for cell in first.split(sep)
-        ):
-            return fmt
+    if "/" not in first and any(sep in first for sep in _SEPARATORS):
+        return "tsv" if "\t" in first else "csv"
     return "txt"
 
 
@@ -172,7 +202,10 @@ def _read_txt(text: Iterable[str]) -> tuple[list[dict[str, Any]], list[int]]:
     lines: list[int] = []
     for number, line in enumerate(text, start=1):
         item = line.strip()
-        if not item or item.startswith("#"):
+        if item.startswith("#"):
+            continue
+        item = _unquote(item).strip()  # a one-column csv on stdin reads as txt: "" is no item
+        if not item:
             continue
         if not rows and item.lower() == "asin":  # a header line, as spreadsheets export
             continue
@@ -184,7 +217,10 @@ def _read_txt(text: Iterable[str]) -> tuple[list[dict[str, Any]], list[int]]:
 def _read_delimited(
     text: Iterator[str], fmt: str, column: str | None, source: str
 ) -> tuple[list[dict[str, Any]], list[int]]:
-    reader = csv.reader(text, dialect="excel-tab" if fmt == "tsv" else "excel")
+    header_line, text = _first_line(text)
+    default = "\t" if fmt == "tsv" else ","
+    sep = _separator(header_line, (column or "asin").strip().lower(), default) or default
+    reader = csv.reader(text, dialect="excel-tab" if fmt == "tsv" else "excel", delimiter=sep)
     try:
         header = next((row for row in reader if any(cell.strip() for cell in row)), None)
         if header is None:

@@ -135,8 +135,19 @@ def test_an_input_that_cannot_be_read_exits_2_naming_it(cli: Cli, tmp_path: Path
     assert not (tmp_path / "out.csv").exists()
     assert cli.sandbox.stats.requests == 0
     # gzip on stdin is recognised by its magic bytes and read like the .gz file
-    piped = cli.run("-", "-o", "piped.csv", stdin=gzip.compress(f"asin,domain\n{A1},de\n".encode()))
+    piped = cli.run("-", "-o", "piped.csv", stdin=gzip.compress(f"asin;domain\n{A1};de\n".encode()))
     assert triples(read_output(piped.expect(0), tmp_path / "piped.csv")) == [(A1, "de", "ok")]
+
+
+def test_stdin_gives_the_rows_and_messages_of_the_same_file(cli: Cli, tmp_path: Path) -> None:
+    data = f'\ufeffsku;asin;domain\r\n1;{A1};de\r\n2;"";\r\n3;junk;fr\r\n'.encode()
+    (tmp_path / "in.csv").write_bytes(data)
+    from_file = cli.run("in.csv", "--dry-run").expect(0).stdout
+    from_stdin = cli.run("-", "--dry-run", stdin=data).expect(0).stdout
+    assert from_stdin.replace("input: stdin", "input: in.csv") == from_file
+    assert "line 3: invalid_asin: the item is empty" in from_file
+    assert "line 4: invalid_asin: 'junk'" in from_file
+    assert "unique requests: 1" in from_file
 
 
 def assert_one_line_error(result: Result, message: str) -> None:

@@ -202,7 +202,7 @@ def test_a_corrupt_parquet_input_is_an_input_error(tmp_path: Path, damage: str) 
 
 
 def test_gzip_on_stdin_is_recognised_by_its_magic_bytes(tmp_path: Path) -> None:
-    plain = b"asin,domain\nB000000001,de\n"
+    plain = b"asin;domain\nB000000001;de\n"
     packed = read_input("-", stdin=io.BytesIO(gzip.compress(plain)))
     assert packed.format == "csv"
     pd.testing.assert_frame_equal(packed.frame, read_input("-", stdin=io.BytesIO(plain)).frame)
@@ -309,3 +309,76 @@ def test_a_huge_input_is_streamed_in_one_pass(compress: bool) -> None:
     assert table.lines[-1] == 200_001
     assert not stdin.slurped
     assert stdin.sent == len(stdin.data)
+
+
+# --- stdin reads like the same bytes in a file ---------------------------------------------
+
+
+def parquet_bytes(columns: dict[str, list[Any]]) -> bytes:
+    buffer = io.BytesIO()
+    pd.DataFrame(columns).to_parquet(buffer)
+    return buffer.getvalue()
+
+
+SAME_BYTES = {
+    "comma_csv": ("in.csv", b"sku,asin,domain\n1,B000000001,de\n2,junk,\n3,B000000002\n"),
+    "semicolon_csv": ("in.csv", b'sku;asin;domain\n1;B000000001;de\n2;"B000000002";fr\n'),
+    "tsv": ("in.tsv", b"asin\tdomain\nB000000001\tde\n\nB000000002\tfr\n"),
+    "empty_quoted_fields": ("in.csv", b'asin,domain\n"",de\n"B000000001",""\n'),
+    "one_column_csv": ("in.csv", b'asin\n""\n"B000000001"\nB000000002\n'),
+    "quoted_header": ("in.csv", b'"asin","domain"\n"B000000001","de"\n'),
+    "bom_crlf_semicolons": (
+        "in.csv",
+        b"\xef\xbb\xbfASIN;Domain\r\nB000000001;de\r\n\r\nB000000002;\r\n",
+    ),
+    "old_mac_line_ends": ("in.csv", b"asin,domain\rB000000001,de\rjunk,fr\r"),
+    "jsonl": ("in.jsonl", b'{"asin": "B000000001", "domain": "de"}\n\n"B000000002"\n'),
+    "txt": ("in.txt", b"# my list\nasin\nb000000001\n\n  B000000002  \n"),
+    "txt_urls_with_commas": ("in.txt", b"https://www.amazon.de/dp/B000000001?a=1,2\n"),
+    "gzip_csv": ("in.csv.gz", gzip.compress(b"asin;domain\nB000000001;de\n")),
+    "parquet": ("in.parquet", parquet_bytes({"asin": ["B000000001", "x"], "domain": ["de", None]})),
+    "gzip_parquet": ("in.parquet.gz", gzip.compress(parquet_bytes({"asin": ["B000000001"]}))),
+    "no_item_column": ("in.csv", b"sku;title\n1;x\n"),
+    "bad_jsonl_line": ("in.jsonl", b'{"asin": "B000000001"}\n{oops\n'),
+    "not_utf8": ("in.csv", "asin,title\nB000000001,café\n".encode("latin-1")),
+}
+
+
+#: A bare ``asin`` header over one column is a txt header too; on stdin it reads as txt, with
+#: the same rows (a quoted txt line is unquoted as csv would).
+STDIN_FORMAT = {"one_column_csv": "txt"}
+
+
+def read_or_error(path: str, stdin: bytes | None = None) -> Any:
+    try:
+        table = read_input(path, stdin=None if stdin is None else io.BytesIO(stdin))
+    except InputError as exc:
+        return str(exc).replace("stdin" if stdin is not None else path, "SOURCE")
+    return table
+
+
+@pytest.mark.parametrize("case", list(SAME_BYTES))
+def test_stdin_reads_like_the_same_bytes_in_a_file(tmp_path: Path, case: str) -> None:
+    name, data = SAME_BYTES[case]
+    path = tmp_path / name
+    path.write_bytes(data)
+    from_file = read_or_error(str(path))
+    from_stdin = read_or_error("-", data)
+    if isinstance(from_file, str):
+        assert from_stdin == from_file
+        return
+    assert not isinstance(from_stdin, str), from_stdin
+    assert from_stdin.format == STDIN_FORMAT.get(case, from_file.format)
+    # txt keeps object cells where a csv column may be pandas' str dtype: same values.
+    same_reader = case not in STDIN_FORMAT
+    pd.testing.assert_frame_equal(from_stdin.frame, from_file.frame, check_dtype=same_reader)
+    assert from_stdin.lines == from_file.lines
+    assert '""' not in from_file.frame["asin"].tolist()
+
+
+def test_a_semicolon_csv_file_reads_its_columns(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_bytes(b"\xef\xbb\xbfsku;ASIN;domain\r\n1;B000000001;de\r\n2;;\r\n")
+    table = read_input(str(path))
+    assert table.frame.to_dict("list") == {"asin": ["B000000001", ""], "domain": ["de", ""]}
+    assert [table.where(i) for i in range(2)] == ["line 2", "line 3"]
