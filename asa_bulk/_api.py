@@ -18,7 +18,7 @@ import pandas as pd
 from ._clock import Clock, LoopClock
 from ._envfile import DEFAULT_ENV_FILE
 from ._frame import build_frame
-from ._inputs import iter_input_rows
+from ._inputs import input_index, iter_input_rows
 from ._keypool import KeyPool
 from ._keys import LIVE_PREFIX, REDACTOR, TEST_PREFIX, ApiKey, resolve_keys
 from ._plan import Plan
@@ -65,7 +65,8 @@ async def fetch_products(
     clock: Clock | None = None,
     seed: int | None = None,
 ) -> pd.DataFrame:
-    """Look up many products; return one DataFrame row per input item, in input order.
+    """Look up many products; return one DataFrame row per input item, in input order, with
+    the input's index when ``items`` is a DataFrame or Series (0..n-1 otherwise).
 
     ``items`` are ASINs or Amazon product URLs, or a DataFrame with an ``asin`` column (and
     optional per-row ``domain``/``language``/``country``). Every option left at None is read
@@ -179,7 +180,9 @@ async def fetch_products(
         bar.close()
         if store is not None and isinstance(checkpoint, (str, os.PathLike)):
             store.close()  # a store object passed in belongs to the caller
-    frame = build_frame(plan.rows, plan.results, raw=raw, flattened=plan.flattened)
+    frame = build_frame(
+        plan.rows, plan.results, raw=raw, flattened=plan.flattened, index=input_index(items)
+    )
     frame.attrs["run"] = build_summary(
         statuses=frame["status"].astype(str),
         unique_requests=len(plan.results),

@@ -95,8 +95,10 @@ def build_frame(
     *,
     raw: bool = False,
     flattened: Mapping[LookupRequest, tuple[Any, ...]] | None = None,
+    index: pd.Index | None = None,
 ) -> pd.DataFrame:
-    """One typed row per input row, in the order given.
+    """One typed row per input row, in the order given, labelled by ``index`` (the input
+    DataFrame's or Series' own, so results align with it) or 0..n-1 when None.
 
     An invalid row (``row.request is None``) gets status ``invalid``, its local error code and
     message, and 0 attempts. Every other row takes ``results[row.request]``; duplicates share
@@ -105,7 +107,10 @@ def build_frame(
     record: a row must never vanish silently.
     """
     with _gc_paused():
-        return _build(rows, results, raw, flattened or {})
+        frame = _build(rows, results, raw, flattened or {})
+    if index is not None:
+        frame.index = index  # raises if the lengths differ: a row must never vanish silently
+    return frame
 
 
 def _build(
@@ -131,7 +136,7 @@ def _build(
         record = results.get(request)
         if record is None:
             raise RuntimeError(
-                f"bug: no result for input row {row.index} ({request.ident}); "
+                f"bug: no result for input row {row.index + 1} ({request.ident}); "
                 "every valid row must have a record"
             )
         base.append(

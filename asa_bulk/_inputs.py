@@ -58,7 +58,7 @@ class InputRow:
     row can still show e.g. its ASIN when only its domain was wrong.
     """
 
-    index: int  # position in the input, 0-based
+    index: int  # position in the input, 0-based (messages say ``row index+1``)
     raw: str  # the original item as text (truncated to RAW_MAX_CHARS), for reporting
     request: LookupRequest | None  # None when the row is invalid (never sent)
     error: str | None = None  # local error code when invalid
@@ -174,6 +174,7 @@ def _row(
     language: object,
     country: object,
     defaults: tuple[str, str | None, str | None],
+    labels: pd.Index | None = None,
 ) -> InputRow:
     if type(item) is str and domain is None and language is None and country is None:
         # The common case (a clean ASIN, no per-row overrides) skips the general path.
@@ -205,8 +206,23 @@ def _row(
         return InputRow(
             index, raw, LookupRequest(asin, dom, lang, ctry), None, None, asin, dom, lang, ctry
         )
-    message = f"row {index}: " + "; ".join(text for _, text in problems)
+    message = f"{_where(index, labels)}: " + "; ".join(text for _, text in problems)
     return InputRow(index, raw, None, problems[0][0], message, asin, dom, lang, ctry)
+
+
+def _where(index: int, labels: pd.Index | None) -> str:
+    """``row 3``: the 1-based position a user counts to; ``row 3 (index 'sku-17')`` when the
+    input's index labels the row with something else."""
+    if labels is None:
+        return f"row {index + 1}"
+    (label,) = labels[index : index + 1].tolist()  # Python scalars: 10, not np.int64(10)
+    return f"row {index + 1} (index {label!r})"
+
+
+def _labels(items: object) -> pd.Index | None:
+    """The input's index when it says more than the position (not the default 0..n-1)."""
+    index = input_index(items)
+    return None if index is None or index.equals(pd.RangeIndex(len(index))) else index
 
 
 _Cells = tuple[object, object, object, object]
@@ -234,10 +250,17 @@ def _frame_cells(frame: pd.DataFrame) -> Iterator[_Cells]:
 
 
 def _generate(
-    source: Iterator[_Cells], defaults: tuple[str, str | None, str | None]
+    source: Iterator[_Cells],
+    defaults: tuple[str, str | None, str | None],
+    labels: pd.Index | None = None,
 ) -> Iterator[InputRow]:
     for index, (item, dom, lang, ctry) in enumerate(source):
-        yield _row(index, item, dom, lang, ctry, defaults)
+        yield _row(index, item, dom, lang, ctry, defaults, labels)
+
+
+def input_index(items: object) -> pd.Index | None:
+    """The index a result keeps: a DataFrame's or Series' own, else None (0..n-1)."""
+    return items.index if isinstance(items, pd.DataFrame | pd.Series) else None
 
 
 def iter_input_rows(
@@ -251,7 +274,9 @@ def iter_input_rows(
 
     ``items`` is any iterable of strings (list, generator, Series, numpy array) or a DataFrame
     with an ``asin`` column and optional ``domain``/``language``/``country`` columns whose empty
-    cells fall back to the defaults given here. A URL's host sets its row's domain.
+    cells fall back to the defaults given here. A URL's host sets its row's domain. Messages
+    name a row by its 1-based position, ``row 3``, plus its index label when the index of a
+    DataFrame or Series is not the default 0..n-1: ``row 3 (index 'sku-17')``.
     The defaults are validated now (:class:`ConfigError`); unreadable ``items`` raise
     :class:`InputError` now too, before the first row is yielded.
     """
@@ -261,7 +286,7 @@ def iter_input_rows(
         None if country is None else normalize_country(country),
     )
     if isinstance(items, pd.DataFrame):
-        return _generate(_frame_cells(items), defaults)
+        return _generate(_frame_cells(items), defaults, _labels(items))
     if isinstance(items, str | bytes | bytearray):
         raise InputError(
             f"items is a single {type(items).__name__} ({_short(_raw_text(items))}); "
@@ -277,4 +302,4 @@ def iter_input_rows(
         raise InputError(
             f"items must be an iterable of ASINs/URLs or a DataFrame, got {type(items).__name__}"
         ) from None
-    return _generate(((item, None, None, None) for item in source), defaults)
+    return _generate(((item, None, None, None) for item in source), defaults, _labels(items))

@@ -356,7 +356,7 @@ def test_invalid_rows_are_reported_and_never_need_a_record() -> None:
     bad = frame.loc[1]
     assert bad["error"] == "invalid_asin"
     assert bad["error_message"] == rows[1].message
-    assert bad["error_message"].startswith("row 1: 'hello'")
+    assert bad["error_message"].startswith("row 2: 'hello'")  # the second item
     assert is_na(bad["asin"])
     assert bad["input"] == "hello"
     assert bad["attempts"] == 0
@@ -390,7 +390,7 @@ def test_duplicates_fan_out_one_record() -> None:
 def test_a_valid_row_without_a_record_is_a_bug_not_a_silent_drop() -> None:
     rows = list(iter_input_rows([ASIN, "B000000001"]))
     request = LookupRequest(ASIN)
-    with pytest.raises(RuntimeError, match=r"row 1 \(B000000001\|com\|\|\)"):
+    with pytest.raises(RuntimeError, match=r"row 2 \(B000000001\|com\|\|\)"):
         build_frame(rows, {request: ok(request, DOCS_FULL)})
 
 

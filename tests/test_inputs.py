@@ -155,7 +155,7 @@ def test_valid_items_become_requests(item: object, asin: str, domain: str) -> No
 @pytest.mark.parametrize(
     ("item", "match"),
     [
-        ("hello", r"^row 0: 'hello' is not an ASIN \(10 letters/digits\) or an Amazon product URL"),
+        ("hello", r"^row 1: 'hello' is not an ASIN \(10 letters/digits\) or an Amazon product URL"),
         ("B09HN3Q81", "has 9 characters"),
         ("B09HN3Q81FX", "has 11 characters"),
         ("B09-N3Q81F", "is not an ASIN"),
@@ -181,7 +181,7 @@ def test_junk_becomes_invalid_asin_row(item: object, match: str) -> None:
     assert row.request is None
     assert row.error == "invalid_asin"
     assert row.message is not None
-    assert row.message.startswith("row 0: ")
+    assert row.message.startswith("row 1: ")  # 1-based: the first item
     assert re.search(match, row.message), row.message
 
 
@@ -357,9 +357,27 @@ def test_dataframe_bad_cell_is_an_invalid_row_not_an_exception(
     assert bad.error == error
     assert bad.asin == ASIN  # the part that was fine is kept for reporting
     assert bad.message is not None
-    assert bad.message.startswith("row 0: ")
+    assert bad.message.startswith("row 1: ")
     assert match in bad.message
     assert good.request == LookupRequest(ASIN)
+
+
+def third_message(items: Any) -> str:
+    message = list(iter_input_rows(items))[2].message
+    assert message is not None
+    return message
+
+
+def test_row_numbers_are_1_based_positions_with_the_index_label_when_it_says_more() -> None:
+    items = ["B09HN3Q81F", "B09HN3Q81F", "junk"]
+    assert third_message(items).startswith("row 3: 'junk' is not an ASIN")
+    assert third_message(pd.DataFrame({"asin": items})).startswith("row 3: 'junk'")
+    labelled = pd.DataFrame({"asin": items}, index=["sku-1", "sku-9", "sku-17"])
+    assert third_message(labelled).startswith("row 3 (index 'sku-17'): 'junk' is not an ASIN")
+    filtered = pd.DataFrame({"asin": ["x", *items]}).iloc[1:]  # index 1..3, not 0..2
+    assert third_message(filtered).startswith("row 3 (index 3): 'junk'")
+    series = pd.Series(items, index=pd.MultiIndex.from_tuples([("de", 1), ("de", 2), ("fr", 1)]))
+    assert third_message(series).startswith("row 3 (index ('fr', 1)): 'junk'")
 
 
 def test_dataframe_row_with_several_problems_names_them_all() -> None:

@@ -210,7 +210,7 @@ async def run_products(args: argparse.Namespace) -> int:
     kept.close()
     for warning in caught:  # one clean log line each instead of "file:line: Warning: ..."
         log.warning("%s", warning.message)
-    return finish(args, frame, kept, stopping)
+    return finish(args, table.in_file_terms(frame), kept, stopping)
 
 
 def _exit_code(frame: pd.DataFrame, stopped: str | None, stopping: GracefulStop | None) -> int:

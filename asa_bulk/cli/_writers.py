@@ -34,8 +34,8 @@ OUTPUT_FORMATS: Final = {
     ".ndjson": "jsonl",
 }
 _CHUNK_ROWS: Final = 10_000
-# pandas' JSON writer escapes "/" as "\/"; undo it where the backslash is not itself escaped.
-_ESCAPED_SLASH: Final = re.compile(r"(?<!\\)((?:\\\\)*)\\/")
+# Lone surrogates can only be inside JSON strings, where a \uXXXX escape means the same.
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 
 def output_format(path: str | os.PathLike[str]) -> str:
@@ -111,17 +111,73 @@ def flatten_for_files(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _json_cells(column: pd.Series) -> list[Any]:
+    """The column as values ``json`` writes right: None for NA, Python floats (repr is the
+    shortest round trip, ``19.99``; pandas' writer gives ``19.989999999999998``), ISO 8601
+    UTC text for times, the objects themselves for lists and dicts."""
+    kind = column.dtype.kind
+    if kind == "M":
+        if getattr(column.dtype, "tz", None) is not None:
+            column = column.dt.tz_convert("UTC").dt.tz_localize(None)
+        text = np.datetime_as_string(column.to_numpy(), timezone="UTC")  # naive is taken as UTC
+        return [None if value == "NaT" else value for value in text.tolist()]
+    if kind == "f":
+        numbers = column.to_numpy(dtype="float64", na_value=np.nan)
+        values: list[Any] = numbers.tolist()
+        for i in np.flatnonzero(~np.isfinite(numbers)).tolist():
+            values[i] = None  # NA, and NaN/inf, which JSON cannot express
+        return values
+    values = column.tolist()  # Python scalars (ints, bools, str), lists and dicts as they are
+    for i in np.flatnonzero(column.isna().to_numpy()).tolist():
+        values[i] = None
+    return values
+
+
+def _json_default(value: Any) -> Any:
+    """What ``json`` cannot write by itself (parquet gives numpy arrays and scalars)."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return str(value)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN/inf, however deeply nested, as None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return _finite(value.tolist())
+    return value
+
+
+def _escape_surrogate(match: re.Match[str]) -> str:
+    return f"\\u{ord(match[0]):04x}"
+
+
 def _jsonl_chunks(frame: pd.DataFrame) -> Iterator[str]:
+    encode = json.JSONEncoder(
+        ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_json_default
+    ).encode
+    names = [str(name) for name in frame.columns]
     for start in range(0, len(frame), _CHUNK_ROWS):
-        text = frame.iloc[start : start + _CHUNK_ROWS].to_json(
-            orient="records",
-            lines=True,
-            force_ascii=False,
-            date_format="iso",
-            double_precision=15,
-        )
-        text = _ESCAPED_SLASH.sub(r"\1/", text)
-        yield text if text.endswith("\n") else text + "\n"
+        chunk = frame.iloc[start : start + _CHUNK_ROWS]
+        columns = [_json_cells(chunk.iloc[:, i]) for i in range(chunk.shape[1])]
+        lines = []
+        for values in zip(*columns, strict=True):
+            row = dict(zip(names, values, strict=True))
+            try:
+                lines.append(encode(row))
+            except ValueError:  # a NaN/inf nested in a list or dict: rare, so checked lazily
+                lines.append(encode(_finite(row)))
+        lines.append("")
+        yield "\n".join(lines)
 
 
 def write_jsonl(frame: pd.DataFrame, stream: TextIO) -> None:
@@ -129,7 +185,10 @@ def write_jsonl(frame: pd.DataFrame, stream: TextIO) -> None:
     if len(frame) == 0:
         return
     for chunk in _jsonl_chunks(frame):
-        stream.write(chunk)
+        try:
+            stream.write(chunk)
+        except UnicodeEncodeError:  # a lone surrogate ("\ud800" in a body) is not UTF-8
+            stream.write(_SURROGATE.sub(_escape_surrogate, chunk))  # nothing was written yet
 
 
 def _file_mode(target: Path) -> int:

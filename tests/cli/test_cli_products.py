@@ -115,6 +115,41 @@ def test_bad_input_exits_2_before_any_request(cli: Cli, tmp_path: Path) -> None:
     assert cli.sandbox.stats.requests == 0
 
 
+def test_an_input_that_cannot_be_read_exits_2_naming_it(cli: Cli, tmp_path: Path) -> None:
+    """Corrupt gzip or parquet, non-UTF-8 text, a folder: one line on stderr, no traceback."""
+    packed = gzip.compress(f"asin,domain\n{A1},de\n{A2},fr\n".encode() * 50, mtime=0)
+    broken = bytearray(packed)
+    broken[12] ^= 0x55  # inside the deflate stream: zlib.error, once a traceback with exit 1
+    (tmp_path / "flipped.csv.gz").write_bytes(bytes(broken))
+    (tmp_path / "truncated.txt.gz").write_bytes(packed[:-12])
+    (tmp_path / "latin1.csv.gz").write_bytes(gzip.compress("asin,t\nx,caf\xe9\n".encode("latin-1")))
+    parquet = tmp_path / "broken.parquet"
+    pd.DataFrame({"asin": [A1, A2]}).to_parquet(parquet)
+    parquet.write_bytes(parquet.read_bytes()[:-20])
+    (tmp_path / "folder.csv").mkdir()
+    names = ["flipped.csv.gz", "truncated.txt.gz", "latin1.csv.gz", "broken.parquet", "folder.csv"]
+    results = cli.run_many(*([name, "-o", "out.csv"] for name in names))
+    for name, result in zip(names, results, strict=True):
+        assert_one_line_error(result, name)
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out.csv").exists()
+    assert cli.sandbox.stats.requests == 0
+    # gzip on stdin is recognised by its magic bytes and read like the .gz file
+    piped = cli.run("-", "-o", "piped.csv", stdin=gzip.compress(f"asin;domain\n{A1};de\n".encode()))
+    assert triples(read_output(piped.expect(0), tmp_path / "piped.csv")) == [(A1, "de", "ok")]
+
+
+def test_stdin_gives_the_rows_and_messages_of_the_same_file(cli: Cli, tmp_path: Path) -> None:
+    data = f'\ufeffsku;asin;domain\r\n1;{A1};de\r\n2;"";\r\n3;junk;fr\r\n'.encode()
+    (tmp_path / "in.csv").write_bytes(data)
+    from_file = cli.run("in.csv", "--dry-run").expect(0).stdout
+    from_stdin = cli.run("-", "--dry-run", stdin=data).expect(0).stdout
+    assert from_stdin.replace("input: stdin", "input: in.csv") == from_file
+    assert "line 3: invalid_asin: the item is empty" in from_file
+    assert "line 4: invalid_asin: 'junk'" in from_file
+    assert "unique requests: 1" in from_file
+
+
 def assert_one_line_error(result: Result, message: str) -> None:
     result.expect(2)
     assert result.stdout == "", result.explain()
@@ -226,6 +261,20 @@ def test_dry_run_counts_and_sends_nothing(cli: Cli, tmp_path: Path) -> None:
     for key in cli.keys:
         assert key not in out + result.stderr
     assert cli.sandbox.stats.requests == 0
+
+
+def test_error_messages_name_the_place_in_the_file(cli: Cli, tmp_path: Path) -> None:
+    """Output rows and --dry-run say ``line N`` (text, header counted) or ``row N`` (parquet)."""
+    (tmp_path / "in.csv").write_text(f"sku,asin\n1,{A1}\n\n2,junk\n")
+    pd.DataFrame({"asin": [A1, "junk"]}).to_parquet(tmp_path / "in.parquet")
+    csv_run, parquet_run, dry = cli.run_many(
+        ["in.csv", "-o", "out.csv"], ["in.parquet"], ["in.csv", "--dry-run"]
+    )
+    csv_rows = read_output(csv_run.expect(0), tmp_path / "out.csv")
+    assert csv_rows["error_message"].tolist()[1].startswith("line 4: 'junk' is not an ASIN")
+    parquet_rows = read_output(parquet_run.expect(0), None)
+    assert parquet_rows["error_message"].tolist()[1].startswith("row 2: 'junk' is not an ASIN")
+    assert "  line 4: invalid_asin: 'junk' is not an ASIN" in dry.expect(0).stdout
 
 
 def test_snapshot_twice_on_one_day_has_no_duplicates(cli: Cli, tmp_path: Path) -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import io
 import json
+import re
+import zlib
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -142,3 +146,229 @@ def test_column_option_rejected_for_txt(tmp_path: Path) -> None:
     path.write_text("B000000001\n")
     with pytest.raises(InputError, match="--column applies to"):
         read_input(str(path), column="code")
+
+
+# --- read errors: whatever goes wrong reading the input is an InputError naming it ----------
+
+ROWS = "".join(f"B{n:09d},{'de' if n % 3 else 'fr'}\n" for n in range(200)).encode()
+
+
+def flipped(data: bytes, position: int) -> bytes:
+    changed = bytearray(data)
+    changed[position] ^= 0x55
+    return bytes(changed)
+
+
+def corrupt_gzip_files() -> dict[str, bytes]:
+    packed = gzip.compress(b"asin,domain\n" + ROWS, mtime=0)
+    bad_crc = packed[:-8] + flipped(packed[-8:-4], 0) + packed[-4:]
+    return {
+        "flipped.csv.gz": flipped(packed, 30),  # a byte of the deflate stream: zlib.error
+        "truncated.csv.gz": packed[: len(packed) // 2],  # EOFError
+        "bad_crc.csv.gz": bad_crc,  # gzip.BadGzipFile
+        "not_gzip.txt.gz": b"B000000001\n",
+    }
+
+
+@pytest.mark.parametrize("name", list(corrupt_gzip_files()))
+def test_a_corrupt_gzip_input_is_an_input_error_naming_the_file(tmp_path: Path, name: str) -> None:
+    data = corrupt_gzip_files()[name]
+    if name == "flipped.csv.gz":
+        with pytest.raises(zlib.error):  # neither OSError nor EOFError
+            gzip.decompress(data)
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(InputError, match=rf"input {re.escape(str(path))} is not valid gzip"):
+        read_input(str(path))
+
+
+def test_gzip_of_non_utf8_text_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "in.txt.gz"
+    path.write_bytes(gzip.compress("B000000001\nB000000002 café\n".encode("latin-1")))
+    with pytest.raises(InputError, match=r"in\.txt\.gz is not UTF-8 text \(line 2\)"):
+        read_input(str(path))
+
+
+@pytest.mark.parametrize("damage", ["flipped_byte", "truncated"])
+def test_a_corrupt_parquet_input_is_an_input_error(tmp_path: Path, damage: str) -> None:
+    buffer = io.BytesIO()
+    pd.DataFrame({"asin": ["B000000001", "B000000002"]}).to_parquet(buffer)
+    data = buffer.getvalue()
+    path = tmp_path / "in.parquet"
+    path.write_bytes(flipped(data, 4) if damage == "flipped_byte" else data[:-20])
+    with pytest.raises(InputError, match=r"in\.parquet is not a readable parquet file"):
+        read_input(str(path))
+
+
+def test_gzip_on_stdin_is_recognised_by_its_magic_bytes(tmp_path: Path) -> None:
+    plain = b"asin;domain\nB000000001;de\n"
+    packed = read_input("-", stdin=io.BytesIO(gzip.compress(plain)))
+    assert packed.format == "csv"
+    pd.testing.assert_frame_equal(packed.frame, read_input("-", stdin=io.BytesIO(plain)).frame)
+    misnamed = tmp_path / "in.csv"  # gzip without .gz: the same bytes read the same way
+    misnamed.write_bytes(gzip.compress(plain))
+    pd.testing.assert_frame_equal(read_input(str(misnamed)).frame, packed.frame)
+
+
+class FailingFile(io.RawIOBase):
+    """A file whose disk fails after the first bytes (EIO), as a dying USB stick does."""
+
+    def __init__(self) -> None:
+        self.sent = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.sent:
+            raise OSError(errno.EIO, "Input/output error")
+        self.sent = True
+        data = b"asin\nB000000001\n"
+        buffer[: len(data)] = data
+        return len(data)
+
+
+@pytest.mark.parametrize(
+    ("failure", "message"),
+    [
+        (PermissionError(errno.EACCES, "Permission denied"), "cannot read input .*: Permission"),
+        (FileNotFoundError(errno.ENOENT, "gone"), "input file not found: "),  # vanished
+        (IsADirectoryError(errno.EISDIR, "dir"), "is a directory, not a file"),
+        (None, r"cannot read input .*in\.csv: Input/output error"),
+    ],
+)
+def test_an_unreadable_file_is_an_input_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: OSError | None, message: str
+) -> None:
+    path = tmp_path / "in.csv"
+    path.write_bytes(b"asin\nB000000001\n")
+
+    def fake_open(self: Path, mode: str = "r") -> Any:
+        assert mode == "rb"
+        if failure is not None:
+            raise failure
+        return io.BufferedReader(FailingFile(), buffer_size=16)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Path, "open", fake_open)
+        with pytest.raises(InputError, match=message):
+            read_input(str(path))
+
+
+def test_a_deeply_nested_jsonl_line_is_an_input_error(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text("[" * 100_000 + "\n")
+    with pytest.raises(InputError, match="line 1 is not JSON"):
+        read_input(str(path))
+
+
+class ChunkedStdin(io.RawIOBase):
+    """A pipe that records how it is read: in chunks, or all at once (``read()``)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = memoryview(data)
+        self.sent = 0
+        self.slurped = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        size = min(len(buffer), 65_536, len(self.data) - self.sent)
+        buffer[:size] = self.data[self.sent : self.sent + size]
+        self.sent += size
+        return size
+
+    def read(self, size: int = -1) -> bytes:
+        self.slurped = self.slurped or size < 0
+        return super().read(size) or b""
+
+    def readall(self) -> bytes:
+        self.slurped = True
+        return super().readall() or b""
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_huge_input_is_streamed_in_one_pass(compress: bool) -> None:
+    """200k lines are read chunk by chunk, once: no whole copy of the bytes or the text."""
+    data = b"asin\n" + b"B000000001\n" * 200_000
+    stdin = ChunkedStdin(gzip.compress(data) if compress else data)
+    table = read_input("-", stdin=stdin)  # type: ignore[arg-type]
+    assert len(table.frame) == 200_000
+    assert table.lines is not None
+    assert table.lines[-1] == 200_001
+    assert not stdin.slurped
+    assert stdin.sent == len(stdin.data)
+
+
+# --- stdin reads like the same bytes in a file ---------------------------------------------
+
+
+def parquet_bytes(columns: dict[str, list[Any]]) -> bytes:
+    buffer = io.BytesIO()
+    pd.DataFrame(columns).to_parquet(buffer)
+    return buffer.getvalue()
+
+
+SAME_BYTES = {
+    "comma_csv": ("in.csv", b"sku,asin,domain\n1,B000000001,de\n2,junk,\n3,B000000002\n"),
+    "semicolon_csv": ("in.csv", b'sku;asin;domain\n1;B000000001;de\n2;"B000000002";fr\n'),
+    "tsv": ("in.tsv", b"asin\tdomain\nB000000001\tde\n\nB000000002\tfr\n"),
+    "empty_quoted_fields": ("in.csv", b'asin,domain\n"",de\n"B000000001",""\n'),
+    "one_column_csv": ("in.csv", b'asin\n""\n"B000000001"\nB000000002\n'),
+    "quoted_header": ("in.csv", b'"asin","domain"\n"B000000001","de"\n'),
+    "bom_crlf_semicolons": (
+        "in.csv",
+        b"\xef\xbb\xbfASIN;Domain\r\nB000000001;de\r\n\r\nB000000002;\r\n",
+    ),
+    "old_mac_line_ends": ("in.csv", b"asin,domain\rB000000001,de\rjunk,fr\r"),
+    "jsonl": ("in.jsonl", b'{"asin": "B000000001", "domain": "de"}\n\n"B000000002"\n'),
+    "txt": ("in.txt", b"# my list\nasin\nb000000001\n\n  B000000002  \n"),
+    "txt_urls_with_commas": ("in.txt", b"https://www.amazon.de/dp/B000000001?a=1,2\n"),
+    "gzip_csv": ("in.csv.gz", gzip.compress(b"asin;domain\nB000000001;de\n")),
+    "parquet": ("in.parquet", parquet_bytes({"asin": ["B000000001", "x"], "domain": ["de", None]})),
+    "gzip_parquet": ("in.parquet.gz", gzip.compress(parquet_bytes({"asin": ["B000000001"]}))),
+    "no_item_column": ("in.csv", b"sku;title\n1;x\n"),
+    "bad_jsonl_line": ("in.jsonl", b'{"asin": "B000000001"}\n{oops\n'),
+    "not_utf8": ("in.csv", "asin,title\nB000000001,café\n".encode("latin-1")),
+}
+
+
+#: A bare ``asin`` header over one column is a txt header too; on stdin it reads as txt, with
+#: the same rows (a quoted txt line is unquoted as csv would).
+STDIN_FORMAT = {"one_column_csv": "txt"}
+
+
+def read_or_error(path: str, stdin: bytes | None = None) -> Any:
+    try:
+        table = read_input(path, stdin=None if stdin is None else io.BytesIO(stdin))
+    except InputError as exc:
+        return str(exc).replace("stdin" if stdin is not None else path, "SOURCE")
+    return table
+
+
+@pytest.mark.parametrize("case", list(SAME_BYTES))
+def test_stdin_reads_like_the_same_bytes_in_a_file(tmp_path: Path, case: str) -> None:
+    name, data = SAME_BYTES[case]
+    path = tmp_path / name
+    path.write_bytes(data)
+    from_file = read_or_error(str(path))
+    from_stdin = read_or_error("-", data)
+    if isinstance(from_file, str):
+        assert from_stdin == from_file
+        return
+    assert not isinstance(from_stdin, str), from_stdin
+    assert from_stdin.format == STDIN_FORMAT.get(case, from_file.format)
+    # txt keeps object cells where a csv column may be pandas' str dtype: same values.
+    same_reader = case not in STDIN_FORMAT
+    pd.testing.assert_frame_equal(from_stdin.frame, from_file.frame, check_dtype=same_reader)
+    assert from_stdin.lines == from_file.lines
+    assert '""' not in from_file.frame["asin"].tolist()
+
+
+def test_a_semicolon_csv_file_reads_its_columns(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_bytes(b"\xef\xbb\xbfsku;ASIN;domain\r\n1;B000000001;de\r\n2;;\r\n")
+    table = read_input(str(path))
+    assert table.frame.to_dict("list") == {"asin": ["B000000001", ""], "domain": ["de", ""]}
+    assert [table.where(i) for i in range(2)] == ["line 2", "line 3"]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -138,3 +140,72 @@ def test_writable_dir_is_created(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(ConfigError, match="snapshot directory"):
         check_writable_dir(tmp_path / "file" / "sub", "snapshot directory")
+
+
+def strict_json(line: str) -> dict[str, object]:
+    """json.loads that refuses NaN/Infinity, which are not JSON."""
+
+    def refuse(name: str) -> None:
+        raise ValueError(f"{name} is not valid JSON")
+
+    value = json.loads(line, parse_constant=refuse)
+    assert isinstance(value, dict)
+    return value
+
+
+def test_jsonl_floats_are_written_shortest_round_trip() -> None:
+    prices = [19.99, 165.3, 0.1, 1e-7, 1.5e22, 5.0]
+    frame = pd.DataFrame(
+        {
+            "price": pd.array([*prices, None], dtype="Float64"),
+            "plain": np.array([*prices, np.nan]),
+        }
+    )
+    stream = io.StringIO()
+    write_jsonl(frame, stream)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == '{"price":19.99,"plain":19.99}'
+    assert [strict_json(line)["price"] for line in lines] == [*prices, None]
+    assert [strict_json(line)["plain"] for line in lines] == [*prices, None]
+
+
+def test_jsonl_is_valid_json_for_non_finite_floats_and_odd_cells() -> None:
+    frame = pd.DataFrame(
+        {
+            "price": pd.array([math.inf, -math.inf, None], dtype="Float64"),
+            "plain": np.array([math.nan, math.inf, 1.0]),
+            "count": pd.array([1, None, 3], dtype="Int64"),
+            "flag": pd.array([True, None, False], dtype="boolean"),
+            "nested": [[1.5, math.nan], {"a": math.inf, "b": [2.5]}, np.array([1, 2])],
+            "odd": ["\ud800 lone surrogate", pd.NA, np.int64(7)],
+        }
+    )
+    stream = io.StringIO()
+    write_jsonl(frame, stream)
+    rows = [strict_json(line) for line in stream.getvalue().splitlines()]
+    assert [row["price"] for row in rows] == [None, None, None]
+    assert [row["plain"] for row in rows] == [None, None, 1.0]
+    assert [row["count"] for row in rows] == [1, None, 3]
+    assert [row["flag"] for row in rows] == [True, None, False]
+    assert [row["nested"] for row in rows] == [[1.5, None], {"a": None, "b": [2.5]}, [1, 2]]
+    assert [row["odd"] for row in rows] == ["\ud800 lone surrogate", None, 7]
+
+
+def test_jsonl_file_with_a_lone_surrogate_is_valid_utf8(tmp_path: Path) -> None:
+    # A JSON body may hold "\ud800"; the strict UTF-8 file must still be written, losslessly.
+    target = tmp_path / "out.jsonl"
+    write_output(pd.DataFrame({"reviews": [[{"title": "x\ud800y"}]]}), target)
+    assert strict_json(target.read_bytes().decode("utf-8"))["reviews"] == [{"title": "x\ud800y"}]
+
+
+def test_jsonl_timestamps_are_iso_utc_to_the_microsecond() -> None:
+    at = datetime(2026, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+    frame = pd.DataFrame(
+        {"fetched_at": pd.array([at, None], dtype=pd.DatetimeTZDtype(unit="us", tz="UTC"))}
+    )
+    stream = io.StringIO()
+    write_jsonl(frame, stream)
+    first, second = map(strict_json, stream.getvalue().splitlines())
+    assert first["fetched_at"] == "2026-05-01T12:00:00.123456Z"
+    assert datetime.fromisoformat(str(first["fetched_at"])) == at
+    assert second["fetched_at"] is None
