@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aioresponses import aioresponses
+from fakeapi import FakeApi
+
+
+@pytest.fixture
+def api() -> Iterator[FakeApi]:
+    """The scripted product endpoint (see ``fakeapi``), installed for the test."""
+    fake = FakeApi()
+    with aioresponses() as mocked:
+        fake.install(mocked)
+        yield fake
 
 
 @pytest.fixture(autouse=True)

@@ -101,3 +101,11 @@ class FakeApi:
 
     def keys_used(self) -> Counter[str | None]:
         return Counter(call.key for call in self.calls)
+
+
+async def fetch(api: FakeApi, items: Any, **options: Any) -> Any:
+    """``fetch_products`` against ``api`` on its fake clock, no progress bar, fixed jitter."""
+    import asa_bulk
+
+    options.setdefault("base_url", BASE)
+    return await asa_bulk.fetch_products(items, progress=False, clock=api.clock, seed=0, **options)

@@ -14,6 +14,7 @@ import pytest
 from aioresponses import aioresponses
 from fakeapi import BASE, Call, FakeApi, Reply, error, ok, product
 from fakeapi import PRODUCT_URL as PRODUCT_URL_RE
+from fakeapi import fetch as fake_fetch
 
 import asa_bulk
 from asa_bulk._frame import BASE_COLUMNS
@@ -25,20 +26,10 @@ ID_A, ID_B = KEY_A[:21], KEY_B[:21]
 ASINS = [f"B0{n:08d}" for n in range(1, 41)]
 
 
-@pytest.fixture
-def api() -> Iterator[FakeApi]:
-    fake = FakeApi()
-    with aioresponses() as mocked:
-        fake.install(mocked)
-        yield fake
-
-
 async def fetch(api: FakeApi, items: Any, **options: Any) -> Any:
     options.setdefault("keys", [KEY_A])
     options.setdefault("retry_delay_scale", 0.0)
-    return await asa_bulk.fetch_products(
-        items, base_url=BASE, progress=False, clock=api.clock, seed=0, **options
-    )
+    return await fake_fetch(api, items, **options)
 
 
 async def test_one_row_per_input_in_order_duplicates_sent_once(api: FakeApi) -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aioresponses import aioresponses
-from fakeapi import BASE, Call, FakeApi, Reply, error, ok
+from fakeapi import Call, FakeApi, Reply, error, ok
+from fakeapi import fetch as fake_fetch
 
 import asa_bulk
 from asa_bulk._checkpoint import SqliteCheckpoint
@@ -24,19 +24,10 @@ KEY = "asa_live_AAAAAAAAAAAAsecretAsecre"
 ASINS = [f"B0{n:08d}" for n in range(1, 101)]
 
 
-@pytest.fixture
-def api() -> Iterator[FakeApi]:
-    fake = FakeApi()
-    with aioresponses() as mocked:
-        fake.install(mocked)
-        yield fake
-
-
 async def fetch(api: FakeApi, items: Any, **options: Any) -> Any:
     options.setdefault("keys", [KEY])
     options.setdefault("retry_delay_scale", 1.0)
-    options.setdefault("base_url", BASE)
-    return await asa_bulk.fetch_products(items, progress=False, clock=api.clock, seed=0, **options)
+    return await fake_fetch(api, items, **options)
 
 
 # -- deadlines and Retry-After ---------------------------------------------------------------

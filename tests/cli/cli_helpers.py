@@ -6,7 +6,8 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,3 +120,14 @@ def sandbox_settings(**overrides: Any) -> dict[str, Any]:
         "burst_rps": 1000.0,
         **overrides,
     }
+
+
+def wait_until(
+    condition: Callable[[], bool], proc: subprocess.Popen[bytes], what: str = "it"
+) -> None:
+    """Poll until ``condition()`` while ``proc`` runs (another process has no clock to inject)."""
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while not condition():
+        assert proc.poll() is None, f"the command ended before {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.005)

@@ -9,13 +9,12 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from cli_helpers import Cli, finish_cli, sandbox_settings
+from cli_helpers import Cli, finish_cli, sandbox_settings, wait_until
 
 from asa_bulk._checkpoint import SqliteCheckpoint
 from asa_bulk.sandbox import make_test_keys, serve_in_thread
@@ -47,14 +46,6 @@ def _fill(folder: Path) -> None:
             out.flush()
 
 
-def _wait_until(condition: object, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while not condition():  # type: ignore[operator]
-        assert proc.poll() is None, "the command ended too early"
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)  # polling another process: there is no clock to inject
-
-
 def test_too_little_space_for_the_output_is_refused_before_sending(
     cli: Cli, tmp_path: Path, small_disk: Path
 ) -> None:
@@ -78,7 +69,7 @@ def test_an_output_disk_that_fills_up_keeps_the_results_for_a_free_rerun(
         env = cli.env(TMPDIR=str(tmp_path / "tmp"))
         args = ["in.txt", "-o", str(out), "--concurrency", "4"]
         proc = cli.start(*args, env=env)
-        _wait_until(lambda: sandbox.stats.billed_total >= 5, proc)
+        wait_until(lambda: sandbox.stats.billed_total >= 5, proc)
         _fill(small_disk)  # someone else's job fills the disk while we fetch
         failed = finish_cli(proc, args).expect(4)
         assert "Traceback" not in failed.stderr, failed.explain()
@@ -108,7 +99,7 @@ def test_a_checkpoint_disk_that_fills_up_stops_buying_and_loses_nothing(
     with serve_in_thread(**sandbox_settings(fixed_latency=0.02)) as sandbox:
         cli = Cli(cwd=tmp_path, sandbox=sandbox, keys=make_test_keys(1))
         proc = cli.start(*args)
-        _wait_until(lambda: sandbox.stats.billed_total >= 5, proc)
+        wait_until(lambda: sandbox.stats.billed_total >= 5, proc)
         _fill(small_disk)
         stopped = finish_cli(proc, args).expect(4)
         billed = sandbox.stats.billed_total

@@ -9,21 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from cli_helpers import Cli, finish_cli, sandbox_settings
+from cli_helpers import Cli, finish_cli, sandbox_settings, wait_until
 
 from asa_bulk._checkpoint import SqliteCheckpoint
 from asa_bulk.sandbox import Sandbox, make_test_keys, serve_in_thread
-
-WAIT_S = 30.0
-
-
-def _wait_until(condition: object, proc: subprocess.Popen[bytes], what: str) -> None:
-    """Poll a real subprocess (there is no clock to inject into another process)."""
-    deadline = time.monotonic() + WAIT_S
-    while not condition():  # type: ignore[operator]
-        assert proc.poll() is None, f"the command ended before {what}"
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.005)
 
 
 def _in_flight(sandbox: Sandbox) -> int:
@@ -40,8 +29,8 @@ def test_a_signal_then_a_resume_bills_nothing_twice(
     with serve_in_thread(**sandbox_settings(fixed_latency=0.05)) as sandbox:
         cli = Cli(cwd=tmp_path, sandbox=sandbox, keys=make_test_keys(1))
         proc = cli.start(*args)
-        _wait_until(lambda: sandbox.stats.billed_total >= 8, proc, "the first answers")
-        _wait_until(lambda: _in_flight(sandbox) >= 2, proc, "requests in flight")
+        wait_until(lambda: sandbox.stats.billed_total >= 8, proc, "the first answers")
+        wait_until(lambda: _in_flight(sandbox) >= 2, proc, "requests in flight")
         proc.send_signal(signum)
         stopped = finish_cli(proc, args).expect(code)
         billed = sandbox.stats.billed_total
@@ -73,7 +62,7 @@ def test_a_second_signal_aborts_without_waiting_for_the_answers(tmp_path: Path) 
     with serve_in_thread(**sandbox_settings(fixed_latency=40.0)) as sandbox:
         cli = Cli(cwd=tmp_path, sandbox=sandbox, keys=make_test_keys(1))
         proc = cli.start(*args)
-        _wait_until(lambda: _in_flight(sandbox) >= 1, proc, "requests in flight")
+        wait_until(lambda: _in_flight(sandbox) >= 1, proc, "requests in flight")
         proc.send_signal(signal.SIGINT)
         time.sleep(0.3)  # let the first signal be handled: the command is now draining
         assert proc.poll() is None, "the first signal must wait for the answers in flight"
@@ -98,7 +87,7 @@ def test_without_a_checkpoint_an_interrupt_names_the_automatic_one(tmp_path: Pat
         env = cli.env(TMPDIR=str(tmp_path / "tmp"))
         (tmp_path / "tmp").mkdir()
         proc = cli.start(*args, env=env)
-        _wait_until(lambda: sandbox.stats.billed_total >= 8, proc, "the first answers")
+        wait_until(lambda: sandbox.stats.billed_total >= 8, proc, "the first answers")
         proc.send_signal(signal.SIGINT)
         stopped = finish_cli(proc, args).expect(130)
         kept = list((tmp_path / "tmp").glob("asa-bulk-*.ckpt"))
