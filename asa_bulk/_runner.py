@@ -101,6 +101,7 @@ class Runner:
         #: One line for people: why the run stopped (None while it runs or when it finished).
         self.stop_message: str | None = None
         self._drain_on_cancel = drain_on_cancel
+        self._interrupted = False  # a stop was asked for: a cancellation now abandons at once
         self._foreign_in_row = 0
         #: Items waiting for a retry or a key, by when they may go; and the same items by
         #: deadline, so expiry costs O(log n). Entries of items no longer waiting are dropped
@@ -135,8 +136,8 @@ class Runner:
                     # wait(), not gather(): a cancelled gather would cancel the requests too.
                     await asyncio.wait(set(self._tasks))
             except asyncio.CancelledError:
-                # A cancellation after an interrupt was asked for is the second one: abandon.
-                if self._drain_on_cancel and self._tasks and self.stop_reason != "interrupted":
+                # A cancellation after an interrupt (or while draining) is the second: abandon.
+                if self._drain_on_cancel and self._tasks and not self._interrupted:
                     self.request_stop("interrupted")
                     await asyncio.wait(set(self._tasks), timeout=self._settings.timeout + 1.0)
                 raise
@@ -154,6 +155,7 @@ class Runner:
 
     def request_stop(self, reason: str, message: str | None = None) -> None:
         """Send nothing more; the answers in flight are still awaited and recorded."""
+        self._interrupted = self._interrupted or reason == "interrupted"
         self._halt(reason, message)
         self._wake.set()
 
@@ -375,17 +377,12 @@ class Runner:
 
     def _fail_deadline(self, item: _Item, why: str) -> None:
         """Finish ``item`` as failed because its ``max_item_seconds`` cannot be met."""
+        message = f"gave up after max_item_seconds={self._policy.max_item_seconds:g} s: {why}"
         last = item.last
-        said = f"{last.error} (HTTP {last.http_status})" if last and last.http_status else None
-        said = said or (last.error if last else None)
-        seconds = self._policy.max_item_seconds
-        message = f"gave up after max_item_seconds={seconds:g} s: {why}"
-        self._finish(
-            item,
-            "failed",
-            error=DEADLINE_ERROR,
-            message=message + (f"; last: {said}" if said else ""),
-        )
+        if last is not None and last.error:
+            status = f" (HTTP {last.http_status})" if last.http_status else ""
+            message += f"; last answer: {last.error}{status}"
+        self._finish(item, "failed", error=DEADLINE_ERROR, message=message)
 
     def _requeue(self, item: _Item, ready_at: float) -> None:
         seq = next(self._seq)
@@ -428,9 +425,7 @@ class Runner:
     def _skip_the_rest(self, source: Iterator[LookupRequest]) -> None:
         """Every request not finished when the run stopped becomes a ``skipped`` row."""
         reason = self.stop_reason or "stopped"
-        message = STOP_MESSAGES.get(reason, reason)
-        if reason == "service_unreachable" and self.stop_message:
-            message = self.stop_message
+        message = self.stop_message or STOP_MESSAGES.get(reason, reason)
         while self._delayed:
             item = heapq.heappop(self._delayed)[2]
             if not item.waiting:
