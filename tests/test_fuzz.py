@@ -1,0 +1,249 @@
+"""Property-based tests (hypothesis): whatever the service answers, nothing raises or hangs.
+
+Arbitrary JSON, product bodies with every documented field of every type, both error envelopes
+with wrong types, raw bytes that are barely JSON, any status from 100 to 599 and odd rate-limit
+headers. ``_client.lookup`` classifies all of it, ``build_frame`` gives one typed row per input,
+a checkpoint stores and reloads it, and a whole run finishes with one row per input.
+
+The profiles are registered in ``conftest.py``: CI runs a fixed, derandomized set; pass
+``--hypothesis-profile=asa-fuzz`` for a long random hunt. Each ``@example`` is a bug found here.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from typing import Any
+
+import pandas as pd
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from asa_bulk._frame import PRODUCT_COLUMNS, build_frame, column_dtypes, flatten_product
+from asa_bulk._inputs import InputRow
+from asa_bulk._records import LookupRequest, ResultRecord
+
+# A failing example holding a 100 kB body must still be reported, not turned into this warning.
+pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
+
+KEY = "asa_live_Zq7Hx2Lm9Pw4Rt6Yv8Bn3Kc5"  # a well-formed key: prefix + 24 letters and digits
+SECRET = KEY[21:]  # the part after the key_id: must never be shown, in any case
+REQUEST = LookupRequest("B09HN3Q81F")
+WHEN = datetime(2026, 11, 26, 12, 30, tzinfo=timezone.utc)
+STATUSES = frozenset({"ok", "not_found", "invalid", "failed", "skipped"})
+#: Per-test example counts scale with the profile (asa-ci: 100).
+EXAMPLES = settings.default.max_examples
+
+# --- strategies: JSON values ---------------------------------------------------------------
+
+HUGE = "9" * 100_000
+#: Text the flattener reads leniently, and what a Float64 / Int64 column must then hold.
+NUMERIC_TEXT: dict[str, tuple[float | None, int | None]] = {
+    "29.99": (29.99, None),
+    "$1,299.00": (1299.0, 1299),
+    "2,481": (2481.0, 2481),
+    "#1,532": (1532.0, 1532),
+    "USD 5": (5.0, 5),
+    " 42 ": (42.0, 42),
+    "abc": (None, None),
+    "N/A": (None, None),
+    "": (None, None),
+    "nan": (None, None),
+    "-inf": (None, None),
+    "1e400": (None, None),
+    "true": (None, None),
+    HUGE: (None, None),
+}
+ODD_TEXT = [
+    *NUMERIC_TEXT,
+    " ",
+    "null",
+    "no",
+    "\x00",
+    "\ud800",  # a lone surrogate: JSON allows "\ud800"
+    "\udcff",
+    "\u202e",
+    "x" * 200_000,
+    KEY,
+    f"bad key {KEY}.",
+    f"{KEY} " * 1000,
+]
+# Every code point: lone surrogates and control characters included.
+text = st.one_of(
+    st.text(st.characters(exclude_categories=()), max_size=20), st.sampled_from(ODD_TEXT)
+)
+integers = st.one_of(
+    st.integers(),
+    st.sampled_from([2**53 + 1, 2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 10**30, 10**400]),
+)
+floats = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from([-0.0, 5e-324, 1.7976931348623157e308, 2.0**63, 1e16, 0.5]),
+    # json.loads turns NaN and Infinity into floats, so a decoded body can hold them.
+    st.sampled_from([math.nan, math.inf, -math.inf]),
+)
+leaves = st.one_of(st.none(), st.booleans(), integers, floats, text)
+
+
+def nested(depth: int) -> Any:
+    value: Any = "bottom"
+    for n in range(depth):
+        value = [value] if n % 2 else {"x": value}
+    return value
+
+
+containers = st.recursive(
+    leaves,
+    lambda children: st.one_of(
+        st.lists(children, max_size=3), st.dictionaries(text, children, max_size=3)
+    ),
+    max_leaves=8,
+)
+# Mostly scalars, so that fields often hold a value of the right type; now and then very deep.
+json_values = st.one_of(
+    leaves, leaves, leaves, containers, containers, st.integers(20, 300).map(nested)
+)
+
+
+def shaped(*fields: str, **special: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """Dicts holding any subset of ``fields``, each of any JSON type (or of ``special``'s)."""
+    optional = dict.fromkeys(fields, json_values)
+    optional.update({name: s | json_values for name, s in special.items()})
+    return st.fixed_dictionaries({}, optional=optional)
+
+
+def some(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(strategy | json_values, max_size=3)
+
+
+# Every product field of the three documented shapes (api-reference §2.1), and the nested
+# objects of each shape with their own fields; every value may have any type.
+offer = shaped("price", "seller_name", "seller_id", "stock", "returns", "seller", "prime")
+category = shaped("rank", ladder=some(shaped("name")))
+products = shaped(
+    "asin", "parent_asin", "title", "brand", "manufacturer", "price_buybox",
+    "price_strikethrough", "savings_pct", "currency", "stock", "availability", "is_prime",
+    "reviews_count", "review_count", "rating_distribution", "images", "bullet_points",
+    "bullets", "features", "description", "product_details", "specifications",
+    "product_dimensions", "answered_questions_count", "has_videos", "categories",
+    "category_ladder", "best_seller_rank", "buybox_seller", "is_amazon_fulfilled",
+    "variations", "variants", "reviews", "scraped_at", "html",
+    price=shaped("current", "was", "savings_pct", "currency"),
+    rating=shaped("average", "count", "distribution"),
+    buybox=offer | some(offer),
+    featured_merchant=shaped("name", "seller_id", "is_amazon_fulfilled"),
+    category=some(category),
+    _meta=shaped("tier", "duration_ms", "marketplace"),
+)  # fmt: skip
+
+# --- flattening ----------------------------------------------------------------------------
+
+ANY = object()  # "a valid value or NA": text this test does not parse itself
+
+
+def expected_float(value: Any) -> Any:
+    if value is None or isinstance(value, bool | list | dict):
+        return None
+    if isinstance(value, str):
+        return NUMERIC_TEXT[value][0] if value in NUMERIC_TEXT else ANY
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def expected_int(value: Any) -> Any:
+    if isinstance(value, str):
+        return NUMERIC_TEXT[value][1] if value in NUMERIC_TEXT else ANY
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63:
+        return value
+    return None
+
+
+def expected_text(value: Any) -> Any:
+    return value if isinstance(value, str) else None
+
+
+def expected_row(body: dict[str, Any]) -> dict[str, Any]:
+    """Five columns computed from the documented shapes: the docs' field wins, then the SDK
+    README's nested one, then the skill's."""
+    price, rating = body.get("price"), body.get("rating")
+    nested_price = price if isinstance(price, dict) else {}
+    nested_rating = rating if isinstance(rating, dict) else {}
+    currency = body.get("currency")
+    if currency is None:
+        currency = nested_price.get("currency")
+    count = body.get("reviews_count")
+    if count is None:
+        count = nested_rating.get("count")
+    if count is None:
+        count = body.get("review_count")
+    return {
+        "title": expected_text(body.get("title")),
+        "currency": expected_text(currency),
+        "price": expected_float(nested_price.get("current") if nested_price else price),
+        "rating": expected_float(nested_rating.get("average") if nested_rating else rating),
+        "reviews_count": expected_int(count),
+    }
+
+
+def matches(cell: Any, expected: Any) -> bool:
+    if expected is None:
+        return bool(pd.isna(cell))
+    if expected is ANY:
+        return bool(pd.isna(cell)) or isinstance(cell, int | float)
+    if isinstance(expected, str):  # pyarrow storage turns lone surrogates into "?"
+        return cell in (expected, expected.encode("utf-8", "replace").decode())
+    return bool(cell == expected)
+
+
+#: What each object column may hold, besides None.
+OBJECT_COLUMNS = {
+    "rating_distribution": dict,
+    "images": list,
+    "bullet_points": list,
+    "categories": list,
+    "product_details": dict,
+    "variations": list,
+    "reviews": list,
+}
+
+
+def ok_record(request: LookupRequest, product: Any) -> ResultRecord:
+    return ResultRecord(
+        request, "ok", http_status=200, attempts=1, key_id=KEY[:21], request_id="req_1",
+        latency_ms=1.5, fetched_at=WHEN, product=product,
+    )  # fmt: skip
+
+
+@settings(max_examples=EXAMPLES)
+# A number beyond float range raised OverflowError and lost the whole frame.
+@example(bodies=[{"price": 10**400, "rating": {"average": -(10**400)}, "savings_pct": 10**309}])
+@given(bodies=st.lists(products | st.dictionaries(text, json_values), min_size=1, max_size=3))
+def test_any_product_body_gives_one_typed_ok_row(bodies: list[dict[str, Any]]) -> None:
+    requests = [LookupRequest(f"B{i:09d}") for i in range(len(bodies))]
+    rows = [InputRow(i, r.asin, r, asin=r.asin, domain="com") for i, r in enumerate(requests)]
+    results = {r: ok_record(r, body) for r, body in zip(requests, bodies, strict=True)}
+    frame = build_frame(rows, results, raw=True)
+
+    assert len(frame) == len(bodies)
+    assert {name: str(dtype) for name, dtype in frame.dtypes.items()} == {
+        name: str(pd.api.types.pandas_dtype(dtype))
+        for name, dtype in column_dtypes(raw=True).items()
+    }
+    assert list(frame["status"]) == ["ok"] * len(bodies)
+    for row, body in zip(frame.to_dict("records"), bodies, strict=True):
+        assert list(flatten_product(body)) == list(PRODUCT_COLUMNS)
+        for column, expected in expected_row(body).items():
+            assert matches(row[column], expected), (column, row[column])
+        for column in PRODUCT_COLUMNS:
+            cell = row[column]
+            if frame[column].dtype == "Float64" and not pd.isna(cell):
+                assert math.isfinite(cell), column
+            if column in OBJECT_COLUMNS:
+                assert cell is None or isinstance(cell, OBJECT_COLUMNS[column]), column
+        assert row["raw"] is body
