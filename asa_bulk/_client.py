@@ -24,6 +24,10 @@ from ._settings import AuthMode
 PRODUCT_PATH: Final = "/api/v1/amazon/product"
 USER_AGENT: Final = "asa-bulk/0.1 (+aiohttp)"
 _MAX_MESSAGE: Final = 300
+#: Deepest nesting of lists/dicts accepted in a body (a product nests about 4 deep). json.loads
+#: itself stops near the recursion limit, so a body just inside that would raise RecursionError
+#: wherever it is encoded again a few frames deeper: in the checkpoint, in a JSON lines file.
+_MAX_DEPTH: Final = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,40 @@ def _error_fields(body: object) -> tuple[str | None, str | None, bool | None]:
         message if isinstance(message, str) else None,
         retryable if isinstance(retryable, bool) else None,
     )
+
+
+def _decode(raw: bytes) -> tuple[object, bool]:
+    """(body, not_json) for raw response bytes; never raises. An empty body is None; bytes that
+    are not JSON, or nest deeper than :data:`_MAX_DEPTH`, are ``(None, True)``."""
+    if not raw:
+        return None, False
+    try:
+        body: object = json.loads(raw)
+    except (ValueError, RecursionError):  # RecursionError: e.g. 100k "["
+        return None, True
+    # Only a body with more brackets than the limit can nest that deep: count before walking.
+    if (
+        isinstance(body, dict | list)
+        and raw.count(b"[") + raw.count(b"{") > _MAX_DEPTH
+        and not _nests_within(body, _MAX_DEPTH)
+    ):
+        return None, True
+    return body, False
+
+
+def _nests_within(value: dict[str, Any] | list[Any], depth: int) -> bool:
+    """True when lists and dicts in ``value`` nest at most ``depth`` deep (no recursion)."""
+    level: list[Any] = [value]
+    for _ in range(depth):
+        level = [
+            child
+            for item in level
+            for child in (item.values() if type(item) is dict else item)
+            if type(child) is dict or type(child) is list
+        ]
+        if not level:
+            return True
+    return False
 
 
 def _clean(text: str | None) -> str | None:
@@ -124,13 +162,7 @@ async def lookup(
         )
     latency_ms = (time.perf_counter() - started) * 1000
     request_id = resp_headers.get("X-Request-Id")
-    try:
-        body: object = json.loads(raw) if raw else None
-    except ValueError:
-        body = None
-        not_json = True
-    else:
-        not_json = False
+    body, not_json = _decode(raw)
     if 200 <= status < 300:
         if not isinstance(body, dict):
             # Billed but unusable; not retried, since a retry would be billed again.
