@@ -161,7 +161,7 @@ async def lookup(
             latency_ms=(time.perf_counter() - started) * 1000,
         )
     latency_ms = (time.perf_counter() - started) * 1000
-    request_id = resp_headers.get("X-Request-Id")
+    request_id = _clean(resp_headers.get("X-Request-Id"))
     body, not_json = _decode(raw)
     if 200 <= status < 300:
         if not isinstance(body, dict):
@@ -177,7 +177,7 @@ async def lookup(
         return Outcome(
             Rule(Action.OK),
             http_status=status,
-            request_id=request_id or _str_or_none(body.get("request_id")),
+            request_id=request_id or _clean(_str_or_none(body.get("request_id"))),
             concurrency_limit=parse_limit_header(resp_headers.get("Asa-Concurrency")),
             rps_limit=parse_limit_header(resp_headers.get("Asa-Rps")),
             latency_ms=latency_ms,
@@ -188,11 +188,11 @@ async def lookup(
         snippet = raw[:80].decode("utf-8", "replace").strip()
         message = f"HTTP {status} with a body that is not JSON: {snippet!r}"
     if isinstance(body, dict) and request_id is None:
-        request_id = _str_or_none(body.get("request_id"))
+        request_id = _clean(_str_or_none(body.get("request_id")))
     return Outcome(
         classify(status, code, retryable=retryable),
         http_status=status,
-        error=(code.lower() if code else f"http_{status}"),
+        error=(_clean(code.lower()) if code else f"http_{status}"),
         message=_clean(message),
         request_id=request_id,
         retry_after=parse_retry_after(resp_headers.get("Retry-After")),
