@@ -17,14 +17,20 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
+import aiohttp
 import pandas as pd
 import pytest
+from fakeapi import BASE
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from multidict import CIMultiDict, CIMultiDictProxy
 
-from asa_bulk._checkpoint import SqliteCheckpoint
+from asa_bulk._checkpoint import SqliteCheckpoint, encode_record
+from asa_bulk._client import _MAX_DEPTH, _MAX_MESSAGE, Outcome, lookup
 from asa_bulk._frame import PRODUCT_COLUMNS, build_frame, column_dtypes, flatten_product
 from asa_bulk._inputs import InputRow
+from asa_bulk._keys import ApiKey
+from asa_bulk._policy import Action, classify
 from asa_bulk._records import LookupRequest, ResultRecord
 
 # A failing example holding a 100 kB body must still be reported, not turned into this warning.
@@ -288,3 +294,223 @@ def test_any_record_survives_a_checkpoint(store: SqliteCheckpoint, record: Resul
     (loaded,) = store.load()
     # ASCII-only JSON compares NaN, lone surrogates and huge ints exactly.
     assert json.dumps(loaded.to_json()) == json.dumps(record.to_json())
+
+
+# --- one lookup: error envelopes, raw bodies, statuses, headers ----------------------------
+
+CODES = [
+    "invalid_params", "unauthorized", "revoked", "insufficient_credits", "forbidden_region",
+    "not_found", "product_not_found", "upstream_timeout", "blocked_by_amazon", "rate_limited",
+    "internal_error", "not_implemented", "target_unreachable", "extraction_failed",
+    "asin_mismatch", "generic_gallery_page", "capacity", "CONCURRENCY_LIMIT",
+    "amazon-robot-or-human", "SERVICE_OVERLOADED", "INVALID_API_KEY",
+]  # fmt: skip
+code = st.sampled_from(CODES) | st.sampled_from(CODES).map(str.upper) | text
+error_bodies = st.one_of(
+    shaped("message", "docs_url", "request_id", error=code, retryable=st.booleans()),
+    shaped(
+        "request_id",
+        retryable=st.booleans(),
+        error=shaped("message", "hint", code=code),
+    ),
+)
+
+
+def encodings(value: Any) -> st.SearchStrategy[bytes]:
+    """``value`` as JSON bytes, encoded every way a server might, or cut short."""
+    escaped = json.dumps(value).encode()
+    variants = [
+        escaped,
+        # Lone surrogates written raw: invalid UTF-8.
+        json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass"),
+        b"\xef\xbb\xbf" + escaped,  # a UTF-8 byte order mark
+        json.dumps(value).encode("utf-16"),
+    ]
+    whole = st.sampled_from(variants)
+    return whole | st.integers(0, max(0, len(escaped) - 1)).map(lambda n: escaped[:n])
+
+
+ODD_BYTES = [
+    b"",
+    b" ",
+    b"null",
+    b"[]",
+    b'"text"',
+    b"123",
+    b"NaN",
+    b'{"price": NaN, "rating": Infinity, "reviews_count": -Infinity}',
+    b"[" * 100_000,  # json.loads raises RecursionError
+    b"[" * 5000 + b"]" * 5000,
+    b'{"a":' * 100_000,
+    b'{"title": "\xff\xfe"}',
+    b"\xff\xfe\xfd",
+    b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+    b'{"price": 1' + b"0" * 5000 + b"}",  # more digits than int() accepts
+    f"Unauthorized: {KEY}".encode(),
+]
+raw_bodies = st.one_of(
+    (products | error_bodies | json_values).flatmap(encodings),
+    st.sampled_from(ODD_BYTES),
+    st.binary(max_size=100),
+)
+http_statuses = st.sampled_from(
+    [200, 201, 204, 400, 401, 402, 403, 404, 408, 422, 429, 500, 501, 502, 503]
+) | st.integers(100, 599)
+
+HEADER_TEXT = [
+    "", " ", "2", "0.5", "-1", "0", "inf", "-inf", "nan", "1e400", "9" * 400, "1_000",
+    "Wed, 21 Oct 2015 07:28:00 GMT", "Fri, 31 Dec 9999 23:59:59 -2359",
+    "Mon, 01 Jan 0001 00:00:00 +2359", "3/20", "1/0", "0/0", "1/" + "9" * 400,
+    "1/0." + "0" * 300 + "1", "n/m", KEY, f"req_{KEY}",
+]  # fmt: skip
+plain_header_values = st.one_of(
+    st.sampled_from(HEADER_TEXT),
+    st.text(st.characters(codec="utf-8"), max_size=20),
+    st.integers().map(str),
+    st.floats().map(str),
+    st.tuples(st.integers(-(10**6), 10**6), st.floats(-1e9, 1e9)).map(lambda t: f"{t[0]}/{t[1]}"),
+)
+# aiohttp decodes header bytes as UTF-8 with surrogateescape (aioresponses cannot send those).
+header_values = plain_header_values | st.binary(max_size=20).map(
+    lambda b: b.decode("utf-8", "surrogateescape")
+)
+HEADERS = ("Retry-After", "Asa-Concurrency", "Asa-Rps", "X-Request-Id")
+header_dicts = st.fixed_dictionaries({}, optional=dict.fromkeys(HEADERS, header_values))
+plain_header_dicts = st.fixed_dictionaries({}, optional=dict.fromkeys(HEADERS, plain_header_values))
+
+
+def depth(value: Any) -> int:
+    """How deeply lists and dicts nest in ``value`` (iteratively: the value may be deep)."""
+    levels, level = 0, [value] if isinstance(value, dict | list) else []
+    while level:
+        levels += 1
+        level = [
+            child
+            for item in level
+            for child in (item.values() if isinstance(item, dict) else item)
+            if isinstance(child, dict | list)
+        ]
+    return levels
+
+
+def decoded(raw: bytes) -> tuple[Any, bool]:
+    """(value, usable) of a body: JSON within the client's documented nesting limit."""
+    if not raw:
+        return None, True
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None, False
+    return (value, True) if depth(value) <= _MAX_DEPTH else (None, False)
+
+
+def documented_error(body: Any) -> tuple[str | None, bool | None]:
+    """(code, retryable) as api-reference §3.1 says: ``error`` if it is a string, else
+    ``error.code``; ``retryable`` when it is a bool."""
+    if not isinstance(body, dict):
+        return None, None
+    error = body.get("error")
+    found = error.get("code") if isinstance(error, dict) else error
+    retryable = body.get("retryable")
+    return (
+        found if isinstance(found, str) and found else None,
+        retryable if isinstance(retryable, bool) else None,
+    )
+
+
+def assert_shown_safely(text: Any) -> None:
+    """A message, code or request id: None, or bounded text without the key."""
+    assert text is None or isinstance(text, str)
+    if text is not None:
+        assert len(text) <= _MAX_MESSAGE
+        assert SECRET.lower() not in text.lower()
+
+
+class Answer:
+    """Just what ``lookup`` reads of an aiohttp response. Unlike aioresponses, it can carry
+    header values that real aiohttp produces but cannot encode back (surrogateescape)."""
+
+    def __init__(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.status = status
+        self.headers = CIMultiDictProxy(CIMultiDict(headers))
+        self._body = body
+
+    async def __aenter__(self) -> Answer:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+    async def read(self) -> bytes:
+        return self._body
+
+
+class Session:
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+
+    def get(self, url: str, **kwargs: Any) -> Answer:
+        return self.answer
+
+
+async def look_up(status: int, raw: bytes, headers: dict[str, str]) -> Outcome:
+    session: Any = Session(Answer(status, raw, headers))
+    timeout = aiohttp.ClientTimeout(total=30)
+    return await lookup(session, BASE, REQUEST, ApiKey(KEY), auth="bearer", timeout=timeout)
+
+
+@settings(max_examples=3 * EXAMPLES)
+@given(status=http_statuses, raw=raw_bodies, headers=header_dicts)
+@example(status=200, raw=b"[" * 100_000, headers={})  # RecursionError escaped and ended the run
+@example(status=502, raw=b'{"a":' * 100_000, headers={})
+@example(status=200, raw=b"{}", headers={"Asa-Concurrency": "1/" + "9" * 400})  # inf limit
+@example(status=429, raw=b"{}", headers={"Retry-After": "inf"})  # an endless pause
+@example(status=429, raw=b"{}", headers={"X-Request-Id": KEY})  # the key, shown
+@example(status=400, raw=json.dumps({"error": f"{KEY} " * 100}).encode(), headers={})  # as is
+@example(status=200, raw=json.dumps({"request_id": "x" * 10_000}).encode(), headers={})
+async def test_lookup_classifies_any_answer(
+    status: int, raw: bytes, headers: dict[str, str]
+) -> None:
+    outcome = await look_up(status, raw, headers)
+
+    body, usable = decoded(raw)
+    if 200 <= status < 300:
+        if isinstance(body, dict) and usable:
+            assert outcome.action is Action.OK
+            assert json.dumps(outcome.body) == json.dumps(body)
+        else:  # billed, so never retried
+            assert (outcome.action, outcome.error) == (Action.GIVE_UP, "invalid_response")
+            assert outcome.body is None
+            assert "not a JSON object" in (outcome.message or "")
+    elif not 300 <= status < 400:  # redirects are handled in lookup itself, elsewhere
+        code, retryable = documented_error(body)
+        assert outcome.rule == classify(status, code, retryable=retryable)
+        assert outcome.body is None
+        if code is None:
+            assert outcome.error == f"http_{status}"
+        elif len(code) < _MAX_MESSAGE and "asa_" not in code.lower():
+            assert outcome.error == code.lower()
+        if not usable:
+            assert "not JSON" in (outcome.message or "")
+    assert_shown_safely(outcome.error)
+    assert_shown_safely(outcome.message)
+    assert_shown_safely(outcome.request_id)
+    if outcome.retry_after is not None:
+        assert math.isfinite(outcome.retry_after)
+        assert outcome.retry_after >= 0
+    for limit in (outcome.concurrency_limit, outcome.rps_limit):
+        assert limit is None or (math.isfinite(limit) and limit > 0)
+
+
+async def test_every_accepted_body_can_be_stored_from_a_deeper_stack() -> None:
+    """json.loads stops near the recursion limit, so without a nesting limit of its own the
+    client accepted bodies that a checkpoint, written a few frames deeper, could not encode."""
+
+    def deeper(frames: int, record: ResultRecord) -> str:
+        return encode_record(record) if frames == 0 else deeper(frames - 1, record)
+
+    for levels in range(0, 1001, 7):
+        raw = b'{"a":' + b"[" * levels + b"]" * levels + b"}"
+        outcome = await look_up(200, raw, {})
+        if outcome.action is Action.OK:
+            deeper(50, ok_record(REQUEST, outcome.body))
