@@ -13,18 +13,23 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
+import warnings
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pandas as pd
 import pytest
-from fakeapi import BASE
+from aioresponses import aioresponses
+from fakeapi import BASE, Call, FakeApi, Reply
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
+import asa_bulk
 from asa_bulk._checkpoint import SqliteCheckpoint, encode_record
 from asa_bulk._client import _MAX_DEPTH, _MAX_MESSAGE, Outcome, lookup
 from asa_bulk._frame import PRODUCT_COLUMNS, build_frame, column_dtypes, flatten_product
@@ -514,3 +519,78 @@ async def test_every_accepted_body_can_be_stored_from_a_deeper_stack() -> None:
         outcome = await look_up(200, raw, {})
         if outcome.action is Action.OK:
             deeper(50, ok_record(REQUEST, outcome.body))
+
+
+# --- a whole run ---------------------------------------------------------------------------
+
+OTHER_KEY = "asa_test_Mw3Jd8Ks1Qx6Fb9Lp2Vn7Hc4"
+ASINS = ["B000000001", "B000000002", "B000000003"]
+# aioresponses feeds the whole body at once and trips an assertion past aiohttp's 128 kB read
+# buffer (real aiohttp streams it); the lookup test above covers the huge bodies.
+mockable_bodies = raw_bodies.filter(lambda raw: len(raw) <= 2**16)
+replies = st.builds(Reply, status=http_statuses, body=mockable_bodies, headers=plain_header_dicts)
+
+
+@settings(max_examples=max(10, EXAMPLES // 2))
+@given(
+    items=st.lists(st.sampled_from([*ASINS, "not an asin"]), min_size=1, max_size=5),
+    answers=st.lists(replies, min_size=1, max_size=6),
+    key_count=st.integers(1, 2),
+    max_attempts=st.integers(1, 3),
+)
+async def test_a_run_against_any_answers_ends_with_one_row_per_input(
+    items: list[str], answers: list[Reply], key_count: int, max_attempts: int
+) -> None:
+    keys = [KEY, OTHER_KEY][:key_count]
+    unique = len(set(items) - {"not an asin"})
+    # Per request: its failed attempts, 21 throttles, a 401 per key, a 402.
+    most_calls = unique * (max_attempts + 21 + key_count + 1)
+    api = FakeApi()
+    statuses: dict[str, list[int]] = {}  # per ASIN, the status of each answer it got
+
+    def script(call: Call) -> Reply:
+        assert len(api.calls) <= most_calls, "the run does not end"
+        answer = answers[(len(api.calls) - 1) % len(answers)]
+        statuses.setdefault(call.asin, []).append(answer.status)
+        return answer
+
+    api.script = script
+    with aioresponses() as mocked, tempfile.TemporaryDirectory() as folder:
+        api.install(mocked)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", asa_bulk.RunStoppedWarning)
+            frame = await asa_bulk.fetch_products(
+                items, keys=keys, base_url=BASE, progress=False, clock=api.clock, seed=0,
+                retry_delay_scale=0.0, max_attempts=max_attempts,
+                checkpoint=Path(folder) / "run.sqlite",
+            )  # fmt: skip
+
+    assert list(frame["input"]) == items
+    assert set(frame["status"]) <= STATUSES
+    assert {name: str(dtype) for name, dtype in frame.dtypes.items()} == {
+        name: str(pd.api.types.pandas_dtype(dtype)) for name, dtype in column_dtypes().items()
+    }
+    usable = any(
+        200 <= a.status < 300 and isinstance(a.body, bytes) and isinstance(decoded(a.body)[0], dict)
+        for a in answers
+    )
+    for row in frame.to_dict("records"):
+        if row["input"] == "not an asin":
+            assert (row["status"], row["error"]) == ("invalid", "invalid_asin")
+            continue
+        if row["status"] == "ok":
+            assert usable
+            assert 200 <= row["http_status"] < 300
+        elif row["status"] == "failed" and 200 <= row["http_status"] < 300:
+            assert row["error"] == "invalid_response"
+        if row["status"] != "ok":  # skipped: the stop reason, e.g. a 402's code
+            assert isinstance(row["error"], str)
+            assert row["error"]
+        assert row["attempts"] <= max_attempts + 21 + key_count + 1
+        for column in ("error", "error_message", "request_id", "key_id"):
+            value = None if pd.isna(row[column]) else row[column]
+            assert_shown_safely(value)
+            assert value is None or OTHER_KEY[21:].lower() not in value.lower()
+    assert len(api.calls) <= most_calls
+    for got in statuses.values():  # a 2xx is billed: never sent again
+        assert not any(200 <= status < 300 for status in got[:-1])
