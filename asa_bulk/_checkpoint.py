@@ -50,9 +50,18 @@ CREATE TABLE IF NOT EXISTS meta (
 
 
 def encode_record(record: ResultRecord) -> str:
-    """``record.to_json()`` as compact JSON text."""
+    """``record.to_json()`` as compact JSON text that encodes to UTF-8 (what SQLite stores)."""
     # default=str: a stray non-JSON value in a product must not lose the whole record.
-    return json.dumps(record.to_json(), ensure_ascii=False, separators=(",", ":"), default=str)
+    data = record.to_json()
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+    if not text.isascii():  # O(1); only non-ASCII text pays for the encode below
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate: JSON allows "\ud800", and aiohttp turns a header's undecodable
+            # bytes into them. Escaped as \uXXXX it reads back exactly.
+            text = json.dumps(data, separators=(",", ":"), default=str)
+    return text
 
 
 @runtime_checkable

@@ -25,6 +25,10 @@ from ._settings import AuthMode
 PRODUCT_PATH: Final = "/api/v1/amazon/product"
 USER_AGENT: Final = "asa-bulk/0.1 (+aiohttp)"
 _MAX_MESSAGE: Final = 300
+#: Deepest nesting of lists/dicts accepted in a body (a product nests about 4 deep). json.loads
+#: itself stops near the recursion limit, so a body just inside that would raise RecursionError
+#: wherever it is encoded again a few frames deeper: in the checkpoint, in a JSON lines file.
+_MAX_DEPTH: Final = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +76,40 @@ def _error_fields(body: object) -> tuple[str | None, str | None, bool | None]:
         message if isinstance(message, str) else None,
         retryable if isinstance(retryable, bool) else None,
     )
+
+
+def _decode(raw: bytes) -> tuple[object, bool]:
+    """(body, not_json) for raw response bytes; never raises. An empty body is None; bytes that
+    are not JSON, or nest deeper than :data:`_MAX_DEPTH`, are ``(None, True)``."""
+    if not raw:
+        return None, False
+    try:
+        body: object = json.loads(raw)
+    except (ValueError, RecursionError):  # RecursionError: e.g. 100k "["
+        return None, True
+    # Only a body with more brackets than the limit can nest that deep: count before walking.
+    if (
+        isinstance(body, dict | list)
+        and raw.count(b"[") + raw.count(b"{") > _MAX_DEPTH
+        and not _nests_within(body, _MAX_DEPTH)
+    ):
+        return None, True
+    return body, False
+
+
+def _nests_within(value: dict[str, Any] | list[Any], depth: int) -> bool:
+    """True when lists and dicts in ``value`` nest at most ``depth`` deep (no recursion)."""
+    level: list[Any] = [value]
+    for _ in range(depth):
+        level = [
+            child
+            for item in level
+            for child in (item.values() if type(item) is dict else item)
+            if type(child) is dict or type(child) is list
+        ]
+        if not level:
+            return True
+    return False
 
 
 def _clean(text: str | None) -> str | None:
@@ -133,14 +171,8 @@ async def lookup(
             from_api=False,
         )
     latency_ms = (time.perf_counter() - started) * 1000
-    request_id = resp_headers.get("X-Request-Id")
-    try:
-        body: object = json.loads(raw) if raw else None
-    except ValueError:
-        body = None
-        not_json = True
-    else:
-        not_json = False
+    request_id = _clean(resp_headers.get("X-Request-Id"))
+    body, not_json = _decode(raw)
     if 300 <= status < 400:
         # Classified here rather than in _policy.RULES: the API documents no 3xx, and this is a
         # transport safety rule. Not retried: the same request would get the same answer.
@@ -154,6 +186,7 @@ async def lookup(
             ),
             request_id=request_id,
             latency_ms=latency_ms,
+            from_api=False,  # the API documents no 3xx: base_url points somewhere else
         )
     if 200 <= status < 300:
         if not isinstance(body, dict):
@@ -170,7 +203,7 @@ async def lookup(
         return Outcome(
             Rule(Action.OK),
             http_status=status,
-            request_id=request_id or _str_or_none(body.get("request_id")),
+            request_id=request_id or _clean(_str_or_none(body.get("request_id"))),
             concurrency_limit=parse_limit_header(resp_headers.get("Asa-Concurrency")),
             rps_limit=parse_limit_header(resp_headers.get("Asa-Rps")),
             latency_ms=latency_ms,
@@ -181,7 +214,7 @@ async def lookup(
         snippet = raw[:80].decode("utf-8", "replace").strip()
         message = f"HTTP {status} with a body that is not JSON: {snippet!r}"
     if isinstance(body, dict) and request_id is None:
-        request_id = _str_or_none(body.get("request_id"))
+        request_id = _clean(_str_or_none(body.get("request_id")))
     rule = classify(status, code, retryable=retryable)
     # The API's errors carry its envelope; a bare 429/503 is still a "slow down" (a proxy may
     # send it), which the throttle bounds handle, not the circuit breaker.
@@ -196,7 +229,7 @@ async def lookup(
     return Outcome(
         rule,
         http_status=status,
-        error=(code.lower() if code else f"http_{status}"),
+        error=(_clean(code.lower()) if code else f"http_{status}"),
         message=_clean(message),
         request_id=request_id,
         retry_after=parse_retry_after(resp_headers.get("Retry-After")),

@@ -82,7 +82,10 @@ def _float(value: Any) -> float | None:
     if type(value) is float:
         return value if math.isfinite(value) else None
     if isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # beyond ~1.8e308: JSON numbers may have any number of digits
+            return None
     if isinstance(value, float):  # float subclasses
         return float(value) if math.isfinite(value) else None
     if isinstance(value, str):

@@ -10,6 +10,7 @@ below is small and fully tested.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from dataclasses import dataclass
 
@@ -87,7 +88,7 @@ def parse_limit_header(value: str | None) -> float | None:
     if not match:
         return None
     limit = float(match.group(2))
-    return limit if limit > 0 else None
+    return limit if 0 < limit < math.inf else None  # 400 nines read as inf
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -107,4 +108,4 @@ def parse_retry_after(value: str | None) -> float | None:
         if when.tzinfo is None:
             when = when.replace(tzinfo=timezone.utc)
         seconds = (when - datetime.now(timezone.utc)).total_seconds()
-    return max(0.0, seconds)
+    return max(0.0, seconds) if math.isfinite(seconds) else None  # "inf", "nan", "1e400"

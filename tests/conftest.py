@@ -9,6 +9,15 @@ from pathlib import Path
 import pytest
 from aioresponses import aioresponses
 from fakeapi import FakeApi
+from hypothesis import settings
+
+# Property-based tests (test_fuzz.py). CI runs a fixed set: derandomized, so every run tries the
+# same examples and a red build reproduces from the commit alone, with no example database to
+# carry between machines. `pytest --hypothesis-profile=asa-fuzz` hunts with many random examples.
+# No deadline: a slow example (GC, a loaded CI machine) is not a bug.
+settings.register_profile("asa-ci", derandomize=True, database=None, deadline=None)
+settings.register_profile("asa-fuzz", max_examples=2000, database=None, deadline=None)
+settings.load_profile("asa-ci")
 
 
 @pytest.fixture

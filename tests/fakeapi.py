@@ -27,7 +27,7 @@ PRODUCT_URL = re.compile(r"^https://api\.test/api/v1/amazon/product\b.*")
 class Reply:
     status: int = 200
     payload: Any = None
-    body: str | None = None
+    body: str | bytes | None = None  # raw bytes: any encoding, or not even text
     headers: dict[str, str] = field(default_factory=dict)
 
 
