@@ -109,7 +109,13 @@ async def test_a_dead_endpoint_stops_the_run_instead_of_failing_every_row() -> N
     base = f"http://127.0.0.1:{_closed_port()}"
     with pytest.warns(asa_bulk.RunStoppedWarning, match=base.replace(".", r"\.")):
         df = await asa_bulk.fetch_products(
-            ASINS, keys=[KEY], base_url=base, progress=False, retry_delay_scale=0, concurrency=2
+            ASINS,
+            keys=[KEY],
+            base_url=base,
+            progress=False,
+            retry_delay_scale=0,
+            concurrency=2,
+            rps=1000,
         )
     run = df.attrs["run"]
     assert run["stopped"] == "service_unreachable"
