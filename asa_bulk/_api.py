@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import time
@@ -223,14 +224,17 @@ def fetch_products_sync(items: Iterable[Any] | pd.DataFrame, **options: Any) -> 
         return await fetch_products(items, **options)
 
     def cancel() -> None:
-        if "task" in started:
-            started["loop"].call_soon_threadsafe(started["task"].cancel)
+        if "task" in started and not future.done():
+            with contextlib.suppress(RuntimeError):  # the worker's loop closed meanwhile
+                started["loop"].call_soon_threadsafe(started["task"].cancel)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="asa_bulk") as executor:
         future = executor.submit(asyncio.run, run_in_worker())
         try:
             return future.result()
         except BaseException:
+            if future.done():
+                raise  # the run's own error (a ConfigError, say), as it is
             cancel()  # stop sending; with a checkpoint, the answers in flight are still recorded
             try:
                 wait([future])
@@ -240,6 +244,9 @@ def fetch_products_sync(items: Iterable[Any] | pd.DataFrame, **options: Any) -> 
 
 
 def _watch(stop: asyncio.Event, runner: Runner) -> asyncio.Task[None]:
+    if stop.is_set():  # already set: not even the first request goes out
+        runner.request_stop("interrupted")
+
     async def watch() -> None:
         await stop.wait()
         runner.request_stop("interrupted")

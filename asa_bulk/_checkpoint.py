@@ -1,8 +1,9 @@
 """Durable, resumable storage of finished lookups (``fetch_products(..., checkpoint=...)``).
 
-The engine calls :meth:`CheckpointStore.load` once at start (requests whose stored status is in
-``DONE_STATUSES`` are not sent again) and :meth:`CheckpointStore.record` for every finished
-request as it arrives. The default store is one SQLite file in WAL mode, one row per request
+The engine calls :meth:`CheckpointStore.load` once at start (requests whose stored record is
+``ResultRecord.final`` are not sent again: ``ok``/``not_found``/``invalid``, or billed but
+unusable) and :meth:`CheckpointStore.record` for every finished request as it arrives. The
+default store is one SQLite file in WAL mode, one row per request
 ident (latest result wins), holding :meth:`ResultRecord.to_json` as JSON text. Records carry a
 key's ``key_id`` only, never the key, so a checkpoint file is safe to keep and share.
 

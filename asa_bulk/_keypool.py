@@ -17,6 +17,9 @@ from ._log import get_logger
 
 logger = get_logger(__name__)
 
+#: The lowest per-key rate taken from an ``Asa-Rps`` header (requests per second).
+MIN_ADOPTED_RPS = 0.1
+
 
 class NoUsableKeys(Exception):
     """Every key is retired (internal signal; the run turns it into skipped rows)."""
@@ -187,6 +190,10 @@ class KeyPool:
             if new != slot.concurrency:
                 logger.debug("key %s concurrency %d -> %d", slot.key_id, slot.concurrency, new)
                 slot.concurrency = new
+        if rps is not None:
+            # A limit of a request every 10 s or slower is not a plan: don't let a header stall
+            # the run (items not yet sent have no deadline to stop the wait).
+            rps = max(rps, MIN_ADOPTED_RPS)
         if rps is not None and not slot.pin_rps and rps != slot.bucket.rate:
             logger.debug("key %s rps %g -> %g", slot.key_id, slot.bucket.rate, rps)
             slot.bucket.set_rate(rps, now)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from ._errors import CheckpointWriteError
 from ._flatten import flatten_values
 from ._inputs import InputRow
-from ._records import DONE_STATUSES, LookupRequest, ResultRecord
+from ._records import LookupRequest, ResultRecord
 
 #: Called with the number of input rows that just reached their final status, and the record
 #: (None for rows that needed no request: invalid input).
@@ -31,9 +31,7 @@ class Plan:
     ) -> None:
         self._rows = rows
         self._done: Mapping[str, ResultRecord] = {
-            record.request.ident: record
-            for record in checkpointed
-            if record.status in DONE_STATUSES
+            record.request.ident: record for record in checkpointed if record.final
         }
         self._progress = on_progress or (lambda n, record: None)
         self._on_record = on_record
@@ -81,7 +79,9 @@ class Plan:
         :class:`CheckpointWriteError` tells the runner to stop buying more.
         """
         try:
-            if self._on_record is not None:
+            # A skipped row holds no result: storing it would only cost a commit per row left
+            # (a stop with a million rows to go) and overwrite an earlier attempt's record.
+            if self._on_record is not None and record.status != "skipped":
                 self._on_record(record)
         except CheckpointWriteError:
             raise

@@ -12,6 +12,10 @@ Status = Literal["ok", "not_found", "invalid", "failed", "skipped"]
 #: Statuses that are final for a given request: a resumed run does not send these again.
 DONE_STATUSES: Final = frozenset({"ok", "not_found", "invalid"})
 
+#: Errors of answers that were billed all the same (a 2xx whose body is unusable): final too,
+#: since sending them again would be billed again.
+BILLED_ERRORS: Final = frozenset({"invalid_response"})
+
 #: Credits the service bills for one 2xx product response (only 2xx is billed).
 CREDITS_PER_REQUEST: Final = 5
 
@@ -63,7 +67,12 @@ class ResultRecord:
     @property
     def billed(self) -> bool:
         """True when the service billed this result (a 2xx answer)."""
-        return self.status == "ok"
+        return self.status == "ok" or self.error in BILLED_ERRORS
+
+    @property
+    def final(self) -> bool:
+        """True when a resumed run must not send this request again."""
+        return self.status in DONE_STATUSES or self.error in BILLED_ERRORS
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable dict (used by checkpoints and JSON lines output).

@@ -144,7 +144,7 @@ class Runner:
             if self._failure is not None:
                 raise self._failure
             if self.stop_reason is not None:
-                self._skip_the_rest(source)
+                await self._skip_the_rest(source)
         finally:
             for task in self._tasks:
                 task.cancel()
@@ -322,6 +322,8 @@ class Runner:
             self._finish(item, "invalid")
         elif action is Action.GIVE_UP:
             slot.errors += 1
+            if outcome.http_status is not None and 200 <= outcome.http_status < 300:
+                self.counters.billed += 1  # an unusable 2xx body is billed all the same
             self._finish(item, "failed")
         elif action is Action.RETIRE_KEY:
             self.counters.key_retirements += 1
@@ -422,7 +424,7 @@ class Runner:
 
     # -- stopping ---------------------------------------------------------------------------
 
-    def _skip_the_rest(self, source: Iterator[LookupRequest]) -> None:
+    async def _skip_the_rest(self, source: Iterator[LookupRequest]) -> None:
         """Every request not finished when the run stopped becomes a ``skipped`` row."""
         reason = self.stop_reason or "stopped"
         message = self.stop_message or STOP_MESSAGES.get(reason, reason)
@@ -447,5 +449,7 @@ class Runner:
         if self._lookahead is not None:
             source = itertools.chain([self._lookahead], source)
             self._lookahead = None
-        for request in source:
+        for count, request in enumerate(source, 1):
             self._emit(ResultRecord(request, "skipped", error=reason, error_message=message))
+            if count % 1000 == 0:
+                await asyncio.sleep(0)  # a million rows left: stay responsive to a second Ctrl-C

@@ -305,3 +305,49 @@ async def test_a_failing_checkpoint_stops_buying_but_loses_nothing(api: FakeApi)
     assert (df["status"] == "ok").sum() == sent, "every paid answer is still in the frame"
     assert set(df.loc[df["status"] != "ok", "error"]) == {"checkpoint_failed"}
     assert df.attrs["run"]["stopped"] == "checkpoint_failed"
+
+
+# -- billed but unusable answers; skipped rows ----------------------------------------------
+
+
+async def test_a_billed_unusable_answer_counts_against_the_budget_and_is_final(
+    api: FakeApi, tmp_path: Path
+) -> None:
+    api.script = lambda call: ok(call) if call.asin[-1] in "02468" else Reply(200, body="[]")
+    ckpt = tmp_path / "c.ckpt"
+    with pytest.warns(asa_bulk.RunStoppedWarning, match="max_credits"):
+        df = await fetch(api, ASINS, max_credits=50, checkpoint=ckpt, concurrency=1)
+    assert len(api.calls) <= 10, "every 2xx is billed, a body of [] too: 10 x 5 credits"
+    assert df.attrs["run"]["billed_requests"] == len(api.calls)
+    unusable = set(df.loc[df["error"] == "invalid_response", "asin"])
+    assert unusable
+    api.calls.clear()
+    again = await fetch(api, ASINS[:10], checkpoint=ckpt, concurrency=1)
+    assert not {call.asin for call in api.calls} & unusable, "not bought a second time"
+    assert set(again.loc[again["asin"].isin(unusable), "error"]) == {"invalid_response"}
+
+
+async def test_skipped_rows_are_not_written_to_the_checkpoint(api: FakeApi, tmp_path: Path) -> None:
+    stop = asyncio.Event()
+    stop.set()  # stopped before the first request: every row is skipped
+    with pytest.warns(asa_bulk.RunStoppedWarning):
+        df = await fetch(api, ASINS, stop=stop, checkpoint=tmp_path / "c.ckpt")
+    assert set(df["status"]) == {"skipped"}
+    with SqliteCheckpoint(tmp_path / "c.ckpt") as store:
+        assert len(store) == 0, "a million rows left must not cost a million commits"
+
+
+async def test_a_header_cannot_slow_a_key_to_a_crawl(api: FakeApi) -> None:
+    api.script = lambda call: Reply(200, {"asin": call.asin}, headers={"Asa-Rps": "1/0.001"})
+    df = await fetch(api, ASINS[:5], concurrency=1)
+    assert set(df["status"]) == {"ok"}
+    gaps = [b.time - a.time for a, b in zip(api.calls, api.calls[1:], strict=False)]
+    assert max(gaps) <= 10.5, "at least one request every 10 s, whatever Asa-Rps says"
+
+
+def test_the_sync_form_in_a_notebook_raises_the_runs_own_error() -> None:
+    async def in_a_notebook() -> None:
+        asa_bulk.fetch_products_sync(["B000000001"], keys=["not-a-key"], progress=False)
+
+    with pytest.raises(asa_bulk.ConfigError, match="key 1 of 1"):
+        asyncio.run(in_a_notebook())

@@ -93,7 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run(args))
     except AsaBulkError as exc:
         code = getattr(exc, "exit_code", EXIT_USAGE)  # CommandAborted carries 128 + signal
-        print(f"asa-bulk: {'error' if code == EXIT_USAGE else 'stopped'}: {exc}", file=sys.stderr)
+        # Redacted: a key pasted where a setting or a variable name goes must not be echoed.
+        said = redact(str(exc))
+        print(f"asa-bulk: {'error' if code == EXIT_USAGE else 'stopped'}: {said}", file=sys.stderr)
         return int(code)
     except KeyboardInterrupt:
         where = (

@@ -12,7 +12,7 @@ from asa_bulk._checkpoint import SqliteCheckpoint
 from asa_bulk._errors import ConfigError
 from asa_bulk._inputs import iter_input_rows
 from asa_bulk._keys import ApiKey
-from asa_bulk._records import CREDITS_PER_REQUEST, DONE_STATUSES, LookupRequest
+from asa_bulk._records import CREDITS_PER_REQUEST, LookupRequest
 from asa_bulk._settings import Settings
 
 from ._readers import InputTable
@@ -93,7 +93,7 @@ def _done_idents(path: str | None) -> set[str]:
     if path is None or not Path(path).exists():
         return set()
     with SqliteCheckpoint(path) as store:
-        return {r.request.ident for r in store.load() if r.status in DONE_STATUSES}
+        return {r.request.ident for r in store.load() if r.final}
 
 
 def dry_run(

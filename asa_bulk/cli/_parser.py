@@ -35,7 +35,7 @@ EXIT_CODES: Final = {
     EXIT_USAGE: "usage or input error (bad file, setting or key, unwritable output, too little "
     "disk space): nothing was sent",
     EXIT_NOTHING_SUCCEEDED: "no row succeeded (none ok or not_found): a dead or wrong "
-    "endpoint, every key revoked, or no valid row",
+    "endpoint, every key revoked, or no valid row (a budget or credits stop is 1)",
     EXIT_NOT_SAVED: "the output, report or checkpoint could not be written (a full disk); "
     "what was fetched is kept in the checkpoint named on stderr",
     EXIT_INTERNAL: "internal error (a bug): one line on stderr, the traceback with -vv",

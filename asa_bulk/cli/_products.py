@@ -23,7 +23,7 @@ import pandas as pd
 
 from asa_bulk._envfile import DEFAULT_ENV_FILE, read_env_file
 from asa_bulk._errors import AsaBulkError, ConfigError, NoKeysError
-from asa_bulk._keys import ApiKey, parse_keys, resolve_keys
+from asa_bulk._keys import ApiKey, parse_keys, redact, resolve_keys
 from asa_bulk._settings import parse_setting, resolve_settings
 
 from ._dryrun import dry_run
@@ -37,7 +37,7 @@ from ._parser import (
 )
 from ._readers import read_input
 from ._report import render_report, write_report
-from ._signals import GracefulStop, graceful_stop
+from ._signals import GracefulStop, graceful_stop, interrupts_raise
 from ._snapshot import write_snapshot
 from ._space import BYTES_PER_ROW, check_free_space
 from ._writers import (
@@ -154,7 +154,7 @@ def _run_dry(args: argparse.Namespace, table: Any, options: dict[str, Any]) -> i
     except ConfigError as exc:
         resolved = exc
     result = dry_run(table, settings=settings, keys=resolved, checkpoint=args.checkpoint)
-    print(result.render(), flush=True)
+    print(redact(result.render()), flush=True)  # a key pasted as a setting is never echoed
     if args.report is not None:
         write_report(args.report, result.as_dict())
     return EXIT_USAGE if result.key_error else EXIT_OK
@@ -210,7 +210,15 @@ async def run_products(args: argparse.Namespace) -> int:
     kept.close()
     for warning in caught:  # one clean log line each instead of "file:line: Warning: ..."
         log.warning("%s", warning.message)
-    return finish(args, table.in_file_terms(frame), kept, stopping)
+    with interrupts_raise() as interrupt:
+        try:
+            return finish(args, table.in_file_terms(frame), kept, stopping)
+        except KeyboardInterrupt:
+            raise CommandAborted(
+                f"interrupted while writing the output; the results are kept in {kept.path} "
+                f"({kept.resume_hint()} to write them without paying again)",
+                interrupt.exit_code,
+            ) from None
 
 
 def _exit_code(frame: pd.DataFrame, stopped: str | None, stopping: GracefulStop | None) -> int:
@@ -219,7 +227,10 @@ def _exit_code(frame: pd.DataFrame, stopped: str | None, stopping: GracefulStop 
     if stopped == "checkpoint_failed":
         return EXIT_NOT_SAVED
     statuses = frame["status"]
-    if len(frame) and not statuses.isin(("ok", "not_found")).any():
+    # A budget or the workspace's credits running out is a plain stop (1), even before the
+    # first product: 3 says the endpoint or the keys are broken.
+    budget = stopped in ("budget_exhausted", "insufficient_credits")
+    if len(frame) and not budget and not statuses.isin(("ok", "not_found")).any():
         return EXIT_NOTHING_SUCCEEDED
     return EXIT_SKIPPED if (statuses == "skipped").any() else EXIT_OK
 
@@ -290,10 +301,10 @@ def _explain(
         )  # fmt: skip
     elif code == EXIT_NOT_SAVED:
         log.error(
-            "%s; the output holds every row, %d of them fetched; free some space and re-run "
-            "the same command to fetch the other %d: exit code %d",
+            "%s; the output holds every row, %d of them fetched, and the checkpoint what it "
+            "could keep; free some space and %s to fetch the other %d: exit code %d",
             summary.get("stop_message") or "the checkpoint could not be written",
-            done, skipped, code,
+            done, hint, skipped, code,
         )  # fmt: skip
     elif code == EXIT_NOTHING_SUCCEEDED:
         counts = statuses.value_counts().to_dict()

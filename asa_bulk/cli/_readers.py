@@ -124,8 +124,9 @@ def _separator(header: str, wanted: str, preferred: str) -> str | None:
 def sniff_format(text: str, column: str | None) -> str:
     """Guess stdin's format from its first non-blank line (``text`` may be just that line).
 
-    A header holding the item column between ``,``, ``;`` or tabs, or alone when quoted or
-    named by ``--column``, is csv/tsv, as is any line with a separator and no ``/`` (a table
+    A header holding the item column between ``,``, ``;`` or tabs, or alone (a one-column
+    csv, as spreadsheets export it: its ``#N/A`` cells are rows, not txt comments), is csv/tsv,
+    as is any line with a separator and no ``/`` (a table
     without that column: it gets the file's "no column" error, not a row per line); ``{`` or
     ``"`` starts jsonl; anything else is txt.
     """
@@ -134,7 +135,7 @@ def sniff_format(text: str, column: str | None) -> str:
     sep = _separator(first, wanted, ",")
     if sep is not None:
         return "tsv" if sep == "\t" else "csv"
-    if _unquote(first).strip().lower() == wanted and (column or first.startswith('"')):
+    if _unquote(first).strip().lower() == wanted:
         return "csv"  # a one-column table
     if first.startswith(("{", '"')):
         return "jsonl"
@@ -264,6 +265,8 @@ def _read_jsonl(text: Iterable[str], source: str) -> tuple[list[dict[str, Any]],
             value = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(f"{source} line {number} is not JSON: {exc.msg}") from None
+        except ValueError as exc:  # e.g. an integer past Python's 4300-digit limit
+            raise InputError(f"{source} line {number} is not usable JSON: {exc}") from None
         except RecursionError:
             raise InputError(f"{source} line {number} is not JSON: nested too deeply") from None
         rows.append(value if isinstance(value, dict) else {"asin": value})

@@ -63,3 +63,27 @@ def graceful_stop() -> Iterator[GracefulStop]:
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
+
+
+@contextlib.contextmanager
+def interrupts_raise() -> Iterator[GracefulStop]:
+    """For synchronous work after the run (writing the output): SIGINT and SIGTERM raise
+    KeyboardInterrupt, so the caller can say where the results are instead of dying silently.
+    ``signum`` of the yielded object tells which one it was."""
+    state = GracefulStop()
+
+    def on_signal(signum: int, frame: object) -> None:
+        state.signum = signum
+        raise KeyboardInterrupt
+
+    previous = {}
+    for signum in SIGNALS:
+        try:
+            previous[signum] = signal.signal(signum, on_signal)
+        except ValueError:  # not the main thread: leave the signals alone
+            continue
+    try:
+        yield state
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -112,3 +112,40 @@ def test_a_malformed_key_is_the_same_error_with_and_without_dry_run(
         assert KEYS[1][9:] not in text
         assert KEYS[0][21:] not in text
     assert world.stats.requests == 0
+
+
+PASTED = "asa_live_" + "P" * 12 + "secretSECRET"  # a key pasted where it does not belong
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (["--keys-env", PASTED], {}),
+        (["--keys-env", PASTED, "--dry-run"], {}),
+        ([], {"ASA_AUTH": PASTED}),
+        ([], {"ASA_TIMEOUT": PASTED}),
+        (["--env-file", PASTED], {}),
+    ],
+)
+def test_a_key_pasted_into_a_setting_is_never_echoed(
+    world: Sandbox,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    env: dict[str, str],
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    code = main(["products", "in.txt", *args])
+    captured = capsys.readouterr()
+    assert code == 2, captured
+    assert "secretSECRET" not in captured.err + captured.out
+    assert world.stats.requests == 0
+
+
+def test_a_budget_too_small_for_one_product_is_exit_1_not_3(
+    world: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["products", "in.txt", "-o", "out.csv", "--max-credits", "4"]) == 1
+    assert "budget_exhausted" in capsys.readouterr().err
+    assert world.stats.requests == 0

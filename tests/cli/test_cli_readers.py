@@ -316,6 +316,8 @@ SAME_BYTES = {
     "tsv": ("in.tsv", b"asin\tdomain\nB000000001\tde\n\nB000000002\tfr\n"),
     "empty_quoted_fields": ("in.csv", b'asin,domain\n"",de\n"B000000001",""\n'),
     "one_column_csv": ("in.csv", b'asin\n""\n"B000000001"\nB000000002\n'),
+    # Spreadsheets write #N/A into empty cells: a row, not a txt comment.
+    "one_column_csv_with_na": ("in.csv", b"asin\nB000000001\n#N/A\nB000000002\n"),
     "quoted_header": ("in.csv", b'"asin","domain"\n"B000000001","de"\n'),
     "bom_crlf_semicolons": (
         "in.csv",
@@ -332,11 +334,6 @@ SAME_BYTES = {
     "bad_jsonl_line": ("in.jsonl", b'{"asin": "B000000001"}\n{oops\n'),
     "not_utf8": ("in.csv", "asin,title\nB000000001,café\n".encode("latin-1")),
 }
-
-
-#: A bare ``asin`` header over one column is a txt header too; on stdin it reads as txt, with
-#: the same rows (a quoted txt line is unquoted as csv would).
-STDIN_FORMAT = {"one_column_csv": "txt"}
 
 
 def read_or_error(path: str, stdin: bytes | None = None) -> Any:
@@ -358,10 +355,8 @@ def test_stdin_reads_like_the_same_bytes_in_a_file(tmp_path: Path, case: str) ->
         assert from_stdin == from_file
         return
     assert not isinstance(from_stdin, str), from_stdin
-    assert from_stdin.format == STDIN_FORMAT.get(case, from_file.format)
-    # txt keeps object cells where a csv column may be pandas' str dtype: same values.
-    same_reader = case not in STDIN_FORMAT
-    pd.testing.assert_frame_equal(from_stdin.frame, from_file.frame, check_dtype=same_reader)
+    assert from_stdin.format == from_file.format
+    pd.testing.assert_frame_equal(from_stdin.frame, from_file.frame)
     assert from_stdin.lines == from_file.lines
     assert '""' not in from_file.frame["asin"].tolist()
 
@@ -372,3 +367,10 @@ def test_a_semicolon_csv_file_reads_its_columns(tmp_path: Path) -> None:
     table = read_input(str(path))
     assert table.frame.to_dict("list") == {"asin": ["B000000001", ""], "domain": ["de", ""]}
     assert [table.where(i) for i in range(2)] == ["line 2", "line 3"]
+
+
+def test_a_jsonl_integer_past_pythons_digit_limit_is_an_input_error(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"asin": ' + "9" * 5000 + "}\n")
+    with pytest.raises(InputError, match="line 1 is not usable JSON"):
+        read_input(str(path))
