@@ -9,6 +9,7 @@ variables, so both get the same checks and a bad value is one line on stderr.
 from __future__ import annotations
 
 import argparse
+import textwrap
 from collections.abc import Callable
 from typing import Final
 
@@ -45,7 +46,8 @@ EXIT_CODES: Final = {
 }
 
 _EPILOG = "exit codes:\n" + "\n".join(
-    f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES.items()
+    textwrap.fill(meaning, 96, initial_indent=f"  {code:>3}  ", subsequent_indent=" " * 7)
+    for code, meaning in EXIT_CODES.items()
 )
 
 
