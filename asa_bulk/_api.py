@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import random
+import signal
 import time
 import warnings
 from collections.abc import Iterable, Iterator
@@ -171,6 +172,10 @@ async def fetch_products(
             watcher = _watch(stop, runner) if stop is not None else None
             try:
                 await runner.run(plan.requests())
+            except asyncio.CancelledError:
+                if _interrupted_in_a_notebook():
+                    raise KeyboardInterrupt from None  # what the user did, not how it arrived
+                raise
             finally:
                 if watcher is not None:
                     watcher.cancel()
@@ -241,6 +246,16 @@ def fetch_products_sync(items: Iterable[Any] | pd.DataFrame, **options: Any) -> 
             except KeyboardInterrupt:
                 cancel()  # a second interrupt: abandon the answers in flight
             raise
+
+
+def _interrupted_in_a_notebook() -> bool:
+    """True while ipykernel turns the notebook's interrupt into a cancellation of the cell.
+
+    Ctrl-C in a script reaches the caller as KeyboardInterrupt (asyncio.run converts it); in a
+    notebook the same interrupt would surface as a bare CancelledError, so it is said plainly.
+    """
+    handler = signal.getsignal(signal.SIGINT)
+    return "_cancel_on_sigint" in getattr(handler, "__qualname__", "")
 
 
 def _watch(stop: asyncio.Event, runner: Runner) -> asyncio.Task[None]:
