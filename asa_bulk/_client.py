@@ -218,14 +218,9 @@ async def lookup(
     rule = classify(status, code, retryable=retryable)
     # The API's errors carry its envelope; a bare 429/503 is still a "slow down" (a proxy may
     # send it), which the throttle bounds handle, not the circuit breaker.
-    from_api = code is not None or status in (429, 503)
-    if status == 404 and (code is None or code.lower() == "not_found"):
-        # The API answers a missing product with its envelope and a product code; a bare 404
-        # (or the API's own "unknown path") means base_url does not point at the product API.
-        from_api = False
-        rule = Rule(Action.GIVE_UP)
-        if message is None:
-            message = f"HTTP 404 without the API's error body: is base_url {base_url!r} right?"
+    from_api = (code is not None or status in (429, 503)) and not rule.wrong_endpoint
+    if rule.wrong_endpoint and message is None:
+        message = f"HTTP {status} without the API's error body: is base_url {base_url!r} right?"
     return Outcome(
         rule,
         http_status=status,

@@ -33,6 +33,8 @@ class Rule:
     action: Action
     #: Documented minimum wait before a retry, in seconds (before ``retry_delay_scale``).
     min_delay: float = 0.0
+    #: The answer says base_url does not point at the product API (the circuit breaker counts it).
+    wrong_endpoint: bool = False
 
 
 #: (status, lower-case code) -> rule. A code of None is the fallback for that status.
@@ -42,7 +44,7 @@ RULES: Final[dict[tuple[int, str | None], Rule]] = {
     (402, None): Rule(Action.STOP),  # insufficient_credits: credits belong to the workspace
     (403, None): Rule(Action.GIVE_UP),  # forbidden_region
     (404, None): Rule(Action.NOT_FOUND),  # product_not_found (and pre-2026-05 variants)
-    (404, "not_found"): Rule(Action.GIVE_UP),  # unknown path: a wrong base_url, not a product
+    (404, "not_found"): Rule(Action.GIVE_UP, wrong_endpoint=True),  # unknown path: not a product
     (408, None): Rule(Action.RETRY, 2.0),  # upstream_timeout: "up to 3 times, 2 s apart"
     (422, None): Rule(Action.RETRY, 60.0),  # blocked_by_amazon: "after 60 s or more"
     (429, None): Rule(Action.THROTTLE, 1.0),  # rate_limited / CONCURRENCY_LIMIT; 1 s without header
@@ -57,6 +59,11 @@ RULES: Final[dict[tuple[int, str | None], Rule]] = {
     (503, None): Rule(Action.THROTTLE, 60.0),  # capacity / SERVICE_OVERLOADED: Retry-After 60
 }
 
+#: Answers without the API's error envelope (no code) that mean something else than their
+#: status's row: the API answers a missing product with its envelope, so a bare 404 (a proxy's
+#: page, another server) means a wrong base_url.
+NO_ENVELOPE: Final[dict[int, Rule]] = {404: Rule(Action.GIVE_UP, wrong_endpoint=True)}
+
 #: Used for 5xx statuses without a row above, and for timeouts and connection errors.
 TRANSIENT: Final = Rule(Action.RETRY, 1.0)
 
@@ -66,7 +73,9 @@ def classify(status: int, code: str | None, *, retryable: bool | None = None) ->
     if 200 <= status < 300:
         return Rule(Action.OK)
     lowered = code.lower() if code else None
-    rule = RULES.get((status, lowered)) or RULES.get((status, None))
+    rule = (NO_ENVELOPE.get(status) if lowered is None else None) or (
+        RULES.get((status, lowered)) or RULES.get((status, None))
+    )
     if rule is None:
         rule = TRANSIENT if status >= 500 else Rule(Action.GIVE_UP)
     if retryable is False and rule.action is Action.RETRY:

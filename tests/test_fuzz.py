@@ -492,15 +492,10 @@ async def test_lookup_classifies_any_answer(
         assert not outcome.from_api
     else:
         code, retryable = documented_error(body)
-        if status == 404 and (code is None or code.lower() == "not_found"):
-            # A bare 404 or an unknown path: a wrong base_url, never a missing product.
-            assert outcome.action is Action.GIVE_UP
-        else:
-            assert outcome.rule == classify(status, code, retryable=retryable)
+        assert outcome.rule == classify(status, code, retryable=retryable)
         # Only the API's envelope (or a bare "slow down") keeps the circuit breaker quiet.
         assert outcome.from_api == (
-            (code is not None or status in (429, 503))
-            and not (status == 404 and (code is None or code.lower() == "not_found"))
+            (code is not None or status in (429, 503)) and not outcome.rule.wrong_endpoint
         )
         assert outcome.body is None
         if code is None:

@@ -127,3 +127,11 @@ def test_token_bucket_float_slack_never_reports_a_zero_wait_forever() -> None:
         now += wait
         assert bucket.wait_time(now) == 0.0  # after waiting as told, a token is there
         bucket.take(now)
+
+
+def test_a_404_without_the_api_envelope_is_a_wrong_endpoint_not_a_missing_product() -> None:
+    assert classify(404, "product_not_found").action is Action.NOT_FOUND
+    for code in (None, "not_found", "NOT_FOUND"):
+        rule = classify(404, code)
+        assert (rule.action, rule.wrong_endpoint) == (Action.GIVE_UP, True), code
+    assert not classify(500, None).wrong_endpoint
