@@ -8,9 +8,10 @@ call with the fake clock's time and tracks requests in flight per key.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,3 +110,17 @@ async def fetch(api: FakeApi, items: Any, **options: Any) -> Any:
 
     options.setdefault("base_url", BASE)
     return await asa_bulk.fetch_products(items, progress=False, clock=api.clock, seed=0, **options)
+
+
+@contextlib.contextmanager
+def any_request_recorded() -> Iterator[list[str]]:
+    """Mock every GET to any URL and list the URLs; a check that nothing at all was sent."""
+    sent: list[str] = []
+
+    def record(url: URL, **kwargs: Any) -> CallbackResult:
+        sent.append(str(url))
+        return CallbackResult(status=200, payload={"asin": "B000000001"})
+
+    with aioresponses() as mocked:
+        mocked.get(re.compile(".*"), callback=record, repeat=True)
+        yield sent

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aioresponses import CallbackResult, aioresponses
+from fakeapi import any_request_recorded
 
 import asa_bulk
 from asa_bulk._errors import ConfigError
@@ -20,18 +19,13 @@ KEY = make_test_keys(1, seed=9)[0]
 
 
 async def test_an_explicit_env_file_that_is_missing_stops_the_run_before_sending() -> None:
-    sent: list[str] = []
-
-    def record(url: Any, **kwargs: Any) -> CallbackResult:
-        sent.append(str(url))
-        return CallbackResult(status=200, payload={"asin": "B000000001"})
-
-    with aioresponses() as mocked:
-        mocked.get(re.compile(".*"), callback=record, repeat=True)
-        with pytest.raises(ConfigError, match=r"env_file 'prod\.env' does not exist"):
-            await asa_bulk.fetch_products(
-                ["B000000001"], keys=[KEY], env_file="prod.env", progress=False
-            )
+    with (
+        any_request_recorded() as sent,
+        pytest.raises(ConfigError, match=r"env_file 'prod\.env' does not exist"),
+    ):
+        await asa_bulk.fetch_products(
+            ["B000000001"], keys=[KEY], env_file="prod.env", progress=False
+        )
     assert sent == []
 
 

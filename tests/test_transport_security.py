@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from aiohttp import web
-from aioresponses import CallbackResult, aioresponses
+from fakeapi import any_request_recorded
 
 import asa_bulk
 from asa_bulk._errors import ConfigError
@@ -107,18 +106,10 @@ def test_a_malformed_base_url_is_a_clear_error_that_echoes_no_secret(
 
 
 async def test_an_insecure_base_url_stops_the_run_before_anything_is_sent() -> None:
-    sent: list[str] = []
-
-    def record(url: Any, **kwargs: Any) -> CallbackResult:
-        sent.append(str(url))
-        return CallbackResult(status=200, payload={"asin": "B000000001"})
-
-    with aioresponses() as mocked:
-        mocked.get(re.compile(".*"), callback=record, repeat=True)
-        with pytest.raises(ConfigError, match="allow_insecure_http"):
-            await asa_bulk.fetch_products(
-                ["B000000001"], keys=[KEY], base_url="http://api.example.com", progress=False
-            )
+    with any_request_recorded() as sent, pytest.raises(ConfigError, match="allow_insecure_http"):
+        await asa_bulk.fetch_products(
+            ["B000000001"], keys=[KEY], base_url="http://api.example.com", progress=False
+        )
     assert sent == []
 
 

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 import warnings
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -109,21 +110,14 @@ def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _space_needed(args: argparse.Namespace, rows: int) -> list[tuple[str, Path, int]]:
-    needs = [
-        ("checkpoint", Path(args.checkpoint or _tmp_dir()), rows * BYTES_PER_ROW["checkpoint"])
-    ]
+    checkpoint = Path(args.checkpoint or tempfile.gettempdir())
+    needs = [("checkpoint", checkpoint, rows * BYTES_PER_ROW["checkpoint"])]
     if args.output is not None:
         size = rows * BYTES_PER_ROW[output_format(args.output)]
         needs.append(("output", Path(args.output), size))
     if args.snapshot_dir is not None:
         needs.append(("snapshot", Path(args.snapshot_dir), rows * BYTES_PER_ROW["parquet"]))
     return needs
-
-
-def _tmp_dir() -> str:
-    import tempfile
-
-    return tempfile.gettempdir()
 
 
 def preflight(args: argparse.Namespace) -> None:

@@ -107,3 +107,13 @@ def test_a_finished_run_leaves_no_automatic_checkpoint(cli: Cli, tmp_path: Path)
     (tmp_path / "in.txt").write_text("B0TEST0001\nB0TEST0002\n")
     cli.run("in.txt", "-o", "out.csv", env=cli.env(TMPDIR=str(tmp_path / "tmp"))).expect(0)
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_a_run_refused_before_sending_leaves_no_automatic_checkpoint(
+    cli: Cli, tmp_path: Path
+) -> None:
+    (tmp_path / "tmp").mkdir()
+    (tmp_path / "in.txt").write_text("B0TEST0001\n")
+    env = cli.env(TMPDIR=str(tmp_path / "tmp"), ASA_API_KEYS="sk_live_" + "x" * 24)
+    cli.run("in.txt", "-o", "out.csv", env=env).expect(2)
+    assert list((tmp_path / "tmp").iterdir()) == []
