@@ -8,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -116,15 +115,15 @@ def test_concurrent_records_from_threads(tmp_path: Path) -> None:
         assert len(store) == 800
 
 
-def test_write_throughput_is_well_above_the_engine_rate(tmp_path: Path) -> None:
-    # Measured ~30-60k records/s; the floor only catches a regression such as fsync per record.
-    records = [make_record(n) for n in range(3000)]
+def test_writes_are_appended_to_the_wal_without_an_fsync_per_record(tmp_path: Path) -> None:
+    # The speed (measured ~30-60k records/s, benchmarks/RESULTS.md) comes from these two
+    # settings; asserting them instead of a rate keeps the test exact on a loaded machine.
     with SqliteCheckpoint(tmp_path / "c.db") as store:
-        start = time.perf_counter()
-        for record in records:
-            store.record(record)
-        rate = len(records) / (time.perf_counter() - start)
-    assert rate > 5000, f"{rate:.0f} records/s"
+        conn = store._connection()
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL: no fsync
+    with SqliteCheckpoint(tmp_path / "d.db", synchronous="FULL") as store:
+        assert store._connection().execute("PRAGMA synchronous").fetchone()[0] == 2
 
 
 def test_not_a_database_is_a_config_error_naming_the_path(tmp_path: Path) -> None:
