@@ -5,13 +5,15 @@ above, 3 keys with ``--concurrency 50 --rps 1e9``)::
 
     python -m asa_bulk products items.txt -o out.parquet --checkpoint ck.sqlite --no-progress
 
-and its peak RSS is its own ``ru_maxrss`` (``os.wait4`` on its pid). A tiny run (100 items) gives
-the fixed cost (interpreter, pandas, pyarrow, aiohttp); ``growth_per_item`` = (RSS - that) / N.
-What the output itself costs is measured in-process with tracemalloc (``output_per_row``: the
-Python heap the returned frame keeps, nested lists/dicts of its object columns included, which
-``memory_usage(deep=True)`` undercounts), together with the heap's peak during the call.
-``growth_vs_output`` near 1 means memory is flat in N apart from the output. ``--big`` adds
-1,000,000 items (minutes; skipped when the projected RSS exceeds the available memory).
+and its peak RSS is its own ``ru_maxrss`` (``os.wait4`` on its pid); ``cpu_per_item_us`` is
+the CLI process's user+system CPU per item (the sandbox runs in this process: not counted). A
+tiny run (100 items) gives the fixed cost (interpreter, pandas, pyarrow, aiohttp);
+``growth_per_item`` = (RSS - that) / N. What the output itself costs is measured in-process
+with tracemalloc (``output_per_row``: the Python heap the returned frame keeps, nested
+lists/dicts of its object columns included, which ``memory_usage(deep=True)`` undercounts),
+together with the heap's peak during the call. ``growth_vs_output`` near 1 means memory is flat
+in N apart from the output. ``--big`` adds 1,000,000 items (minutes; skipped when the projected
+RSS exceeds the available memory).
 
 ``build_frame`` rows/s comes from ``benchmarks/frame_build.py`` (~2 KB realistic bodies).
 """
@@ -35,9 +37,9 @@ from ._common import UNLIMITED, asins, keys, sandbox
 
 TITLE = "4. Memory of the CLI with --checkpoint (zero latency) and DataFrame building"
 COLUMNS = (
-    "case", "N", "exit", "wall_s", "items_per_s", "peak_rss_mb", "growth_per_item_kb",
-    "growth_vs_output", "heap_peak_per_item_kb", "output_per_row_kb", "peak_vs_output",
-    "parquet_mb", "checkpoint_mb", "target", "met",
+    "case", "N", "exit", "wall_s", "items_per_s", "cpu_per_item_us", "peak_rss_mb",
+    "growth_per_item_kb", "growth_vs_output", "heap_peak_per_item_kb", "output_per_row_kb",
+    "peak_vs_output", "parquet_mb", "checkpoint_mb", "target", "met",
 )  # fmt: skip
 FRAME_TARGET = 50_000
 BASE_N = 100
@@ -78,7 +80,8 @@ if budget > 0 and hasattr(os, "waitid"):
     watcher.join()
 _, status, usage = os.wait4(child.pid, 0)
 child.returncode = os.waitstatus_to_exitcode(status)
-print(json.dumps([child.returncode, usage.ru_maxrss, killed[0] if killed else 0]))
+cpu = usage.ru_utime + usage.ru_stime
+print(json.dumps([child.returncode, usage.ru_maxrss, killed[0] if killed else 0, cpu]))
 """
 
 
@@ -103,7 +106,7 @@ def _run_cli(base_url: str, n: int, workdir: Path) -> dict[str, Any]:
             cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=err, text=True, check=True,
         )  # fmt: skip
     wall = time.perf_counter() - started
-    code, maxrss, killed = json.loads(launched.stdout.strip().splitlines()[-1])
+    code, maxrss, killed, cpu = json.loads(launched.stdout.strip().splitlines()[-1])
     scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB elsewhere
     stderr = err_path.read_text(errors="replace")[-2000:]
     if killed:
@@ -112,6 +115,7 @@ def _run_cli(base_url: str, n: int, workdir: Path) -> dict[str, Any]:
         "exit": code,
         "wall": wall,
         "rss": maxrss * scale,
+        "cpu": cpu,
         "killed": bool(killed),
         "out": out,
         "ck": ck,
@@ -197,6 +201,7 @@ def cli_rows(sizes: list[int], output_per_row: float | None) -> list[dict[str, A
                     "exit": result["exit"],
                     "wall_s": result["wall"],
                     "items_per_s": n / result["wall"],
+                    "cpu_per_item_us": result["cpu"] / n * 1e6,
                     "peak_rss_mb": result["rss"] / mb,
                     "growth_per_item_kb": growth / 1024 if growth is not None else None,
                     "growth_vs_output": ratio,
