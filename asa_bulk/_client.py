@@ -19,10 +19,9 @@ from yarl import URL
 from ._keys import ApiKey, redact
 from ._limits import parse_limit_header, parse_retry_after
 from ._policy import TRANSIENT, Action, Rule, classify
-from ._records import LookupRequest
+from ._records import Request
 from ._settings import AuthMode
 
-PRODUCT_PATH: Final = "/api/v1/amazon/product"
 USER_AGENT: Final = "asa-bulk/0.1 (+aiohttp)"
 _MAX_MESSAGE: Final = 300
 #: Deepest nesting of lists/dicts accepted in a body (a product nests about 4 deep). json.loads
@@ -120,22 +119,22 @@ def _clean(text: str | None) -> str | None:
 
 
 def build_request(
-    base_url: str, request: LookupRequest, key: ApiKey, auth: AuthMode
+    base_url: str, request: Request, key: ApiKey, auth: AuthMode
 ) -> tuple[str, dict[str, str], dict[str, str]]:
-    """(url, params, headers) for one product lookup."""
+    """(url, params, headers) for one request, to whichever endpoint it belongs."""
     params = request.params()
     headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
     if auth == "query":
         params["api_key"] = key.secret
     else:
         headers["Authorization"] = f"Bearer {key.secret}"
-    return base_url + PRODUCT_PATH, params, headers
+    return base_url + request.path, params, headers
 
 
 async def lookup(
     session: aiohttp.ClientSession,
     base_url: str,
-    request: LookupRequest,
+    request: Request,
     key: ApiKey,
     *,
     auth: AuthMode,

@@ -27,7 +27,7 @@ from ._flatten import (
 )
 from ._flatten import flatten_values as _flatten
 from ._inputs import InputRow
-from ._records import LookupRequest, ResultRecord
+from ._records import Request, ResultRecord
 
 __all__ = [
     "BASE_COLUMNS",
@@ -91,10 +91,10 @@ def _gc_paused() -> Iterator[None]:
 
 def build_frame(
     rows: Iterable[InputRow],
-    results: Mapping[LookupRequest, ResultRecord],
+    results: Mapping[Request, ResultRecord],
     *,
     raw: bool = False,
-    flattened: Mapping[LookupRequest, tuple[Any, ...]] | None = None,
+    flattened: Mapping[Request, tuple[Any, ...]] | None = None,
     index: pd.Index | None = None,
 ) -> pd.DataFrame:
     """One typed row per input row, in the order given, labelled by ``index`` (the input
@@ -115,9 +115,9 @@ def build_frame(
 
 def _build(
     rows: Iterable[InputRow],
-    results: Mapping[LookupRequest, ResultRecord],
+    results: Mapping[Request, ResultRecord],
     raw: bool,
-    flattened: Mapping[LookupRequest, tuple[Any, ...]],
+    flattened: Mapping[Request, tuple[Any, ...]],
 ) -> pd.DataFrame:
     base: list[tuple[Any, ...]] = []
     products: list[tuple[Any, ...]] = []
@@ -145,7 +145,7 @@ def _build(
              record.fetched_at, record.error_message, row.raw, request.language,
              request.country)
         )  # fmt: skip
-        body = record.product
+        body = record.body
         if body is None:
             products.append(flattened.get(request, EMPTY_PRODUCT))
         else:

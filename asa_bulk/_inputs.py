@@ -1,6 +1,6 @@
 """Input hygiene: turn whatever the caller passed into one :class:`InputRow` per item, lazily.
 
-Each item becomes a :class:`~asa_bulk._records.LookupRequest` (ASIN trimmed and upper-cased,
+Each item becomes a :class:`~asa_bulk._records.ProductRequest` (ASIN trimmed and upper-cased,
 URLs reduced to their ASIN and marketplace) or, when it cannot be sent, an invalid row with a
 local error code (``invalid_asin``, ``invalid_domain``, ``invalid_language``,
 ``invalid_country``) and a message naming the row. A bad item never raises; only input that
@@ -31,7 +31,7 @@ from ._marketplaces import (
     normalize_domain,
     normalize_language,
 )
-from ._records import LookupRequest
+from ._records import ProductRequest
 
 RAW_MAX_CHARS: Final = 200
 
@@ -60,7 +60,7 @@ class InputRow:
 
     index: int  # position in the input, 0-based (messages say ``row index+1``)
     raw: str  # the original item as text (truncated to RAW_MAX_CHARS), for reporting
-    request: LookupRequest | None  # None when the row is invalid (never sent)
+    request: ProductRequest | None  # None when the row is invalid (never sent)
     error: str | None = None  # local error code when invalid
     message: str | None = None  # human message naming the row and what is wrong
     asin: str | None = None
@@ -181,7 +181,7 @@ def _row(
         upper = item.strip().upper()
         if len(upper) == 10 and _ASIN_RE.fullmatch(upper):
             dom0, lang0, ctry0 = defaults
-            request = LookupRequest(upper, dom0, lang0, ctry0)
+            request = ProductRequest(upper, dom0, lang0, ctry0)
             return InputRow(index, item[:RAW_MAX_CHARS], request, None, None, upper, *defaults)
     asin, url_domain, problem = _parse_item(item)
     problems: list[tuple[str, str]] = []
@@ -204,7 +204,7 @@ def _row(
     raw = _raw_text(item)
     if not problems and asin is not None and dom is not None:
         return InputRow(
-            index, raw, LookupRequest(asin, dom, lang, ctry), None, None, asin, dom, lang, ctry
+            index, raw, ProductRequest(asin, dom, lang, ctry), None, None, asin, dom, lang, ctry
         )
     message = f"{_where(index, labels)}: " + "; ".join(text for _, text in problems)
     return InputRow(index, raw, None, problems[0][0], message, asin, dom, lang, ctry)

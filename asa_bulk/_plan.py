@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from ._errors import CheckpointWriteError
 from ._flatten import flatten_values
 from ._inputs import InputRow
-from ._records import LookupRequest, ResultRecord
+from ._records import Request, ResultRecord
 
 #: Called with the number of input rows that just reached their final status, and the record
 #: (None for rows that needed no request: invalid input).
@@ -37,15 +37,15 @@ class Plan:
         self._on_record = on_record
         self._keep_bodies = keep_bodies
         #: Flattened product fields per request, when the decoded bodies are not kept.
-        self.flattened: dict[LookupRequest, tuple[object, ...]] = {}
-        self._waiting: dict[LookupRequest, int] = {}
+        self.flattened: dict[Request, tuple[object, ...]] = {}
+        self._waiting: dict[Request, int] = {}
         self.rows: list[InputRow] = []
-        self.results: dict[LookupRequest, ResultRecord] = {}
+        self.results: dict[Request, ResultRecord] = {}
         self.invalid = 0
         self.duplicates = 0
         self.from_checkpoint = 0
 
-    def requests(self) -> Iterator[LookupRequest]:
+    def requests(self) -> Iterator[Request]:
         """Yield each unique request that still has to be sent, consuming the input lazily."""
         for row in self._rows:
             self.rows.append(row)
@@ -96,7 +96,7 @@ class Plan:
     def _keep(self, record: ResultRecord) -> None:
         # A decoded body costs ~4x its flattened fields; kept until the frame is built, bodies
         # made memory grow with every row. Flatten now (after the checkpoint has stored the body).
-        if record.product is not None and not self._keep_bodies:
-            self.flattened[record.request] = flatten_values(record.product)
-            record.product = None
+        if record.body is not None and not self._keep_bodies:
+            self.flattened[record.request] = flatten_values(record.body)
+            record.body = None
         self.results[record.request] = record

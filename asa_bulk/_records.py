@@ -1,11 +1,17 @@
-"""The values that flow between the stages: one unique lookup and its final result."""
+"""The values that flow between the stages: one unique request and its final result.
+
+They know nothing about any one endpoint beyond what a request says about itself: the path it
+is sent to, its query parameters, what it costs in credits and a stable text identity. Product
+lookups are :class:`ProductRequest`; further endpoints add their own request type and register
+it in :data:`REQUEST_TYPES`, and the runner, plan, checkpoint and budget serve them unchanged.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Any, ClassVar, Final, Literal, Protocol
 
 Status = Literal["ok", "not_found", "invalid", "failed", "skipped"]
 
@@ -16,13 +22,38 @@ DONE_STATUSES: Final = frozenset({"ok", "not_found", "invalid"})
 #: since sending them again would be billed again.
 BILLED_ERRORS: Final = frozenset({"invalid_response"})
 
-#: Credits the service bills for one 2xx product response (only 2xx is billed).
-CREDITS_PER_REQUEST: Final = 5
+PRODUCT_PATH: Final = "/api/v1/amazon/product"
+
+
+class Request(Protocol):
+    """What the engine needs of one unique request, whatever its endpoint (hashable)."""
+
+    #: Endpoint name, stored with the request in checkpoints (``"product"``).
+    endpoint: ClassVar[str]
+    #: URL path below the ``base_url``.
+    path: ClassVar[str]
+    #: Credits the service bills for a 2xx answer (only 2xx is billed).
+    credits: ClassVar[int]
+
+    def params(self) -> dict[str, str]:
+        """Query parameters (auth not included)."""
+        ...
+
+    @property
+    def ident(self) -> str:
+        """A stable text key, unique across endpoints, for checkpoints and deduplication."""
+        ...
+
+    def __hash__(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
-class LookupRequest:
+class ProductRequest:
     """One unique product lookup: what is sent to the API (duplicates share one request)."""
+
+    endpoint: ClassVar[str] = "product"
+    path: ClassVar[str] = PRODUCT_PATH
+    credits: ClassVar[int] = 5
 
     asin: str
     domain: str = "com"
@@ -40,19 +71,44 @@ class LookupRequest:
 
     @property
     def ident(self) -> str:
-        """A stable text key for checkpoints: ``asin|domain|language|country``."""
+        """``asin|domain|language|country`` (the form checkpoints have always used)."""
         return "|".join((self.asin, self.domain, self.language or "", self.country or ""))
+
+
+#: Request types by endpoint name, to read them back from a checkpoint.
+REQUEST_TYPES: Final[dict[str, type[Any]]] = {ProductRequest.endpoint: ProductRequest}
+
+#: Credits of one billed product answer (kept for readers of the old name).
+CREDITS_PER_REQUEST: Final = ProductRequest.credits
+
+
+def request_to_json(request: Request) -> dict[str, Any]:
+    """The request's fields and its endpoint name, as a JSON-ready dict."""
+    out: dict[str, Any] = {"endpoint": request.endpoint}
+    for field in dataclasses.fields(request):  # type: ignore[arg-type]
+        out[field.name] = getattr(request, field.name)
+    return out
+
+
+def request_from_json(data: dict[str, Any]) -> Request:
+    """Inverse of :func:`request_to_json`; a dict without ``endpoint`` is a product (v1)."""
+    fields = dict(data)
+    kind = REQUEST_TYPES.get(fields.pop("endpoint", ProductRequest.endpoint))
+    if kind is None:
+        raise ValueError(f"unknown endpoint {data.get('endpoint')!r}")
+    request: Request = kind(**fields)
+    return request
 
 
 @dataclass(slots=True)
 class ResultRecord:
     """The final outcome of one unique request (or of one invalid input row).
 
-    ``product`` holds the decoded JSON body of a 2xx answer, untouched; flattening into columns
-    happens only when the DataFrame is built.
+    ``body`` holds the decoded JSON body of a 2xx answer, untouched; flattening into columns is
+    the frame builder's job.
     """
 
-    request: LookupRequest
+    request: Request
     status: Status
     error: str | None = None
     error_message: str | None = None
@@ -62,7 +118,7 @@ class ResultRecord:
     request_id: str | None = None
     latency_ms: float | None = None
     fetched_at: datetime | None = None
-    product: dict[str, Any] | None = None
+    body: dict[str, Any] | None = None
 
     @property
     def billed(self) -> bool:
@@ -77,25 +133,24 @@ class ResultRecord:
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable dict (used by checkpoints and JSON lines output).
 
-        Shallow on purpose: the product body is shared, not deep-copied as
-        ``dataclasses.asdict`` would, which was the main cost of writing a checkpoint.
+        Shallow on purpose: the body is shared, not deep-copied as ``dataclasses.asdict``
+        would, which was the main cost of writing a checkpoint.
         """
         out = {field.name: getattr(self, field.name) for field in _RECORD_FIELDS}
-        out["request"] = {
-            field.name: getattr(self.request, field.name) for field in _REQUEST_FIELDS
-        }
+        out["request"] = request_to_json(self.request)
         out["fetched_at"] = self.fetched_at.isoformat() if self.fetched_at else None
         return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ResultRecord:
-        """Inverse of :meth:`to_json`."""
+        """Inverse of :meth:`to_json` (also reads v1 records, whose body was ``product``)."""
         fields = dict(data)
-        fields["request"] = LookupRequest(**fields["request"])
+        if "product" in fields:
+            fields["body"] = fields.pop("product")
+        fields["request"] = request_from_json(fields["request"])
         fetched = fields.get("fetched_at")
         fields["fetched_at"] = datetime.fromisoformat(fetched) if fetched else None
         return cls(**fields)
 
 
 _RECORD_FIELDS: Final = dataclasses.fields(ResultRecord)
-_REQUEST_FIELDS: Final = dataclasses.fields(LookupRequest)

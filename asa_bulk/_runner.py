@@ -25,7 +25,7 @@ from ._errors import CheckpointWriteError
 from ._keypool import KeyPool, KeySlot, NoUsableKeys, WorkspaceStopped
 from ._log import get_logger
 from ._policy import Action, RetryPolicy
-from ._records import CREDITS_PER_REQUEST, LookupRequest, ResultRecord, Status
+from ._records import Request, ResultRecord, Status
 from ._settings import Settings
 
 logger = get_logger(__name__)
@@ -54,7 +54,7 @@ DEADLINE_ERROR = "deadline_exceeded"
 class _Item:
     """A unique request on its way: attempt counters and the last answer."""
 
-    request: LookupRequest
+    request: Request
     first_sent: float | None = None
     attempts: int = 0
     failures: int = 0
@@ -71,6 +71,7 @@ class RunCounters:
     throttled: int = 0
     key_retirements: int = 0
     billed: int = 0
+    credits: int = 0
     latencies_ms: list[float] = field(default_factory=list)
 
 
@@ -109,7 +110,9 @@ class Runner:
         self._delayed: list[tuple[float, int, _Item]] = []
         self._deadlines: list[tuple[float, int, _Item]] = []
         self._seq = itertools.count()
-        self._lookahead: LookupRequest | None = None
+        self._lookahead: Request | None = None
+        self._held: _Item | None = None  # taken from the line, then kept back by the budget
+        self._credits_in_flight = 0
         self._source_done = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -120,7 +123,7 @@ class Runner:
     def in_flight(self) -> int:
         return len(self._tasks)
 
-    async def run(self, source: Iterator[LookupRequest]) -> None:
+    async def run(self, source: Iterator[Request]) -> None:
         """Send every request from ``source``; each one ends as exactly one record in the sink.
 
         After :meth:`request_stop` nothing new is sent, the answers in flight are awaited and
@@ -159,7 +162,7 @@ class Runner:
         self._halt(reason, message)
         self._wake.set()
 
-    async def _dispatch(self, source: Iterator[LookupRequest]) -> None:
+    async def _dispatch(self, source: Iterator[Request]) -> None:
         max_credits = self._settings.max_credits
         while self._failure is None and self.stop_reason is None:
             self._wake.clear()  # no await until we wait: a completion can't slip in between
@@ -180,27 +183,33 @@ class Runner:
                 # out, so it fails on time); None: on a completion.
                 await self._wait(self._earliest(choice))
                 continue
-            if max_credits is not None and not self._within_budget(max_credits):
+            item = self._next_item(now, source)
+            if item is None:
+                await self._wait(self._earliest(self._delayed[0][0] if self._delayed else None))
+                continue
+            if max_credits is not None and not self._within_budget(max_credits, item):
+                self._held = item  # first in line again once the answers in flight are in
                 if not self._tasks:
                     self._halt("budget_exhausted")
                     return
                 await self._wait(None)
                 continue
-            item = self._next_item(now, source)
-            if item is None:
-                await self._wait(self._earliest(self._delayed[0][0] if self._delayed else None))
-                continue
             self._start(item, choice, now)
 
-    def _within_budget(self, max_credits: int) -> bool:
-        """True when one more request, plus all in flight, all billed, stays within budget."""
-        worst = (self.counters.billed + len(self._tasks) + 1) * CREDITS_PER_REQUEST
+    def _within_budget(self, max_credits: int, item: _Item) -> bool:
+        """True when ``item``, plus every request in flight, all billed, stays within budget."""
+        worst = self.counters.credits + self._credits_in_flight + item.request.credits
         return worst <= max_credits
 
-    def _finished(self, source: Iterator[LookupRequest]) -> bool:
-        return not self._tasks and not self._delayed and self._peek(source) is None
+    def _finished(self, source: Iterator[Request]) -> bool:
+        return (
+            not self._tasks
+            and not self._delayed
+            and self._held is None
+            and self._peek(source) is None
+        )
 
-    def _peek(self, source: Iterator[LookupRequest]) -> LookupRequest | None:
+    def _peek(self, source: Iterator[Request]) -> Request | None:
         if self._lookahead is None and not self._source_done:
             try:
                 self._lookahead = next(source)
@@ -235,7 +244,10 @@ class Runner:
         soonest = self._deadlines[0][0]
         return soonest if until is None else min(until, soonest)
 
-    def _next_item(self, now: float, source: Iterator[LookupRequest]) -> _Item | None:
+    def _next_item(self, now: float, source: Iterator[Request]) -> _Item | None:
+        if self._held is not None:
+            item, self._held = self._held, None
+            return item
         self._drop_stale(self._delayed)
         if self._delayed and self._delayed[0][0] <= now:
             item = heapq.heappop(self._delayed)[2]
@@ -277,6 +289,7 @@ class Runner:
         self.counters.requests_sent += 1
         if item.first_sent is None:
             item.first_sent = now
+        self._credits_in_flight += item.request.credits
         self._tasks.add(asyncio.ensure_future(self._attempt(item, slot)))
 
     async def _attempt(self, item: _Item, slot: KeySlot) -> None:
@@ -296,6 +309,7 @@ class Runner:
         except Exception as exc:  # a bug: surface it from run(), never lose it silently
             self._failure = exc
         finally:
+            self._credits_in_flight -= item.request.credits
             # Leave the set here, not in a done-callback: those run a loop turn later, after the
             # dispatcher may already have woken up and counted this task as still in flight.
             task = asyncio.current_task()
@@ -313,7 +327,7 @@ class Runner:
         action = outcome.action
         if action is Action.OK:
             slot.ok += 1
-            self.counters.billed += 1
+            self._bill(item)
             self.pool.observe_limits(slot, outcome.concurrency_limit, outcome.rps_limit, now)
             self._finish(item, "ok")
         elif action is Action.NOT_FOUND:
@@ -323,7 +337,7 @@ class Runner:
         elif action is Action.GIVE_UP:
             slot.errors += 1
             if outcome.http_status is not None and 200 <= outcome.http_status < 300:
-                self.counters.billed += 1  # an unusable 2xx body is billed all the same
+                self._bill(item)  # an unusable 2xx body is billed all the same
             self._finish(item, "failed")
         elif action is Action.RETIRE_KEY:
             self.counters.key_retirements += 1
@@ -359,6 +373,10 @@ class Runner:
             else:
                 self.counters.retries += 1
                 self._requeue(item, now + delay)
+
+    def _bill(self, item: _Item) -> None:
+        self.counters.billed += 1
+        self.counters.credits += item.request.credits
 
     def _past_deadline(self, item: _Item, when: float) -> bool:
         return when > self._deadline(item)
@@ -410,7 +428,7 @@ class Runner:
                 request_id=outcome.request_id,
                 latency_ms=round(outcome.latency_ms, 3),
                 fetched_at=datetime.now(timezone.utc),
-                product=outcome.body if ok else None,
+                body=outcome.body if ok else None,
             )
         )
 
@@ -424,10 +442,14 @@ class Runner:
 
     # -- stopping ---------------------------------------------------------------------------
 
-    async def _skip_the_rest(self, source: Iterator[LookupRequest]) -> None:
+    async def _skip_the_rest(self, source: Iterator[Request]) -> None:
         """Every request not finished when the run stopped becomes a ``skipped`` row."""
         reason = self.stop_reason or "stopped"
         message = self.stop_message or STOP_MESSAGES.get(reason, reason)
+        if self._held is not None:
+            held, self._held = self._held, None
+            held.waiting = True
+            heapq.heappush(self._delayed, (0.0, next(self._seq), held))
         while self._delayed:
             item = heapq.heappop(self._delayed)[2]
             if not item.waiting:

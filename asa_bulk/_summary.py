@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 from ._keypool import KeyPool
-from ._records import CREDITS_PER_REQUEST
 from ._runner import RunCounters
 
 STATUSES = ("ok", "not_found", "invalid", "failed", "skipped")
@@ -48,7 +47,7 @@ def build_summary(
         "from_checkpoint": from_checkpoint,
         "requests_sent": counters.requests_sent,
         "billed_requests": counters.billed,
-        "credits": counters.billed * CREDITS_PER_REQUEST,
+        "credits": counters.credits,
         "retries": counters.retries,
         "throttled": counters.throttled,
         "keys": [slot.summary() for slot in pool.slots],

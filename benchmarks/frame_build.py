@@ -18,7 +18,7 @@ from typing import Any
 
 from asa_bulk._frame import build_frame
 from asa_bulk._inputs import InputRow
-from asa_bulk._records import LookupRequest, ResultRecord
+from asa_bulk._records import ProductRequest, ResultRecord
 
 _WORDS = (
     "stainless", "steel", "induction", "ready", "oven", "safe", "dishwasher", "durable",
@@ -98,20 +98,20 @@ def sdk_body(asin: str, rng: random.Random) -> dict[str, Any]:
 
 def make_inputs(
     rows: int, seed: int = 7
-) -> tuple[list[InputRow], dict[LookupRequest, ResultRecord]]:
+) -> tuple[list[InputRow], dict[ProductRequest, ResultRecord]]:
     """``rows`` valid input rows and one ok record each, bodies alternating docs/SDK shape."""
     rng = random.Random(seed)
     fetched = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
     inputs: list[InputRow] = []
-    results: dict[LookupRequest, ResultRecord] = {}
+    results: dict[ProductRequest, ResultRecord] = {}
     for i in range(rows):
         asin = f"B{i:09d}"
-        request = LookupRequest(asin, "com")
+        request = ProductRequest(asin, "com")
         body = (docs_body if i % 2 == 0 else sdk_body)(asin, rng)
         inputs.append(InputRow(i, asin, request, asin=asin, domain="com"))
         results[request] = ResultRecord(
             request, "ok", http_status=200, attempts=1, key_id="asa_live_Tq0x4k9Pd8Mn",
-            request_id=f"req_{i:012x}", latency_ms=2600.0, fetched_at=fetched, product=body,
+            request_id=f"req_{i:012x}", latency_ms=2600.0, fetched_at=fetched, body=body,
         )  # fmt: skip
     return inputs, results
 
@@ -119,7 +119,7 @@ def make_inputs(
 def run(rows: int, *, repeat: int = 3) -> dict[str, Any]:
     """Time ``build_frame`` over ``rows`` generated rows; best of ``repeat`` runs."""
     inputs, results = make_inputs(rows)
-    sample = [r.product for r in list(results.values())[:200]]
+    sample = [r.body for r in list(results.values())[:200]]
     body_bytes = sum(len(json.dumps(b)) for b in sample) / max(len(sample), 1)
     best = float("inf")
     for _ in range(max(repeat, 1)):

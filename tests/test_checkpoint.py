@@ -22,7 +22,7 @@ from asa_bulk._checkpoint import (
     open_checkpoint,
 )
 from asa_bulk._errors import ConfigError
-from asa_bulk._records import LookupRequest, ResultRecord
+from asa_bulk._records import ProductRequest, ResultRecord
 
 PRODUCT = {
     "asin": "B000000001",
@@ -36,7 +36,7 @@ PRODUCT = {
 def make_record(n: int, status: str = "ok", domain: str = "com") -> ResultRecord:
     ok = status == "ok"
     return ResultRecord(
-        request=LookupRequest(asin=f"B{n:09d}", domain=domain, language="en_US"),
+        request=ProductRequest(asin=f"B{n:09d}", domain=domain, language="en_US"),
         status=status,  # type: ignore[arg-type]
         error=None if ok else "upstream_timeout",
         http_status=200 if ok else 408,
@@ -45,7 +45,7 @@ def make_record(n: int, status: str = "ok", domain: str = "com") -> ResultRecord
         request_id=f"req_{n:012x}",
         latency_ms=12.5,
         fetched_at=datetime(2026, 5, 1, 12, 0, n % 60, tzinfo=timezone.utc),
-        product=dict(PRODUCT, asin=f"B{n:09d}") if ok else None,
+        body=dict(PRODUCT, asin=f"B{n:09d}") if ok else None,
     )
 
 

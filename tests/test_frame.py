@@ -20,7 +20,7 @@ from asa_bulk._frame import (
     flatten_product,
 )
 from asa_bulk._inputs import InputRow, iter_input_rows
-from asa_bulk._records import LookupRequest, ResultRecord
+from asa_bulk._records import ProductRequest, ResultRecord
 
 ASIN = "B09HN3Q81F"
 WHEN = datetime(2026, 11, 26, 12, 30, tzinfo=timezone.utc)
@@ -262,7 +262,7 @@ EXPECTED: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
 }
 
 
-def ok(request: LookupRequest, product: Any = None, **fields: Any) -> ResultRecord:
+def ok(request: ProductRequest, product: Any = None, **fields: Any) -> ResultRecord:
     values: dict[str, Any] = {
         "status": "ok",
         "http_status": 200,
@@ -271,7 +271,7 @@ def ok(request: LookupRequest, product: Any = None, **fields: Any) -> ResultReco
         "request_id": "req_9f2c8a1b3e4d",
         "latency_ms": 2634.5,
         "fetched_at": WHEN,
-        "product": product,
+        "body": product,
     }
     values.update(fields)
     return ResultRecord(request, **values)
@@ -281,7 +281,7 @@ def frame_for(*bodies: Any, raw: bool = False) -> pd.DataFrame:
     """One ok row per body (distinct ASINs)."""
     rows, results = [], {}
     for i, body in enumerate(bodies):
-        request = LookupRequest(f"B{i:09d}")
+        request = ProductRequest(f"B{i:09d}")
         rows.append(InputRow(i, request.asin, request, asin=request.asin, domain="com"))
         results[request] = ok(request, body)
     return build_frame(rows, results, raw=raw)
@@ -374,7 +374,7 @@ def test_invalid_rows_are_reported_and_never_need_a_record() -> None:
 
 def test_duplicates_fan_out_one_record() -> None:
     rows = list(iter_input_rows([ASIN, "junk", "b09hn3q81f", f"https://www.amazon.com/dp/{ASIN}"]))
-    request = LookupRequest(ASIN)
+    request = ProductRequest(ASIN)
     assert {r.request for r in rows if r.request} == {request}
     frame = build_frame(rows, {request: ok(request, SDK_README)})
 
@@ -389,7 +389,7 @@ def test_duplicates_fan_out_one_record() -> None:
 
 def test_a_valid_row_without_a_record_is_a_bug_not_a_silent_drop() -> None:
     rows = list(iter_input_rows([ASIN, "B000000001"]))
-    request = LookupRequest(ASIN)
+    request = ProductRequest(ASIN)
     with pytest.raises(RuntimeError, match=r"row 2 \(B000000001\|com\|\|\)"):
         build_frame(rows, {request: ok(request, DOCS_FULL)})
 
@@ -418,7 +418,7 @@ def test_a_valid_row_without_a_record_is_a_bug_not_a_silent_drop() -> None:
 def test_non_ok_records_copy_their_outcome_and_have_no_product(
     record_fields: dict[str, Any], expected: dict[str, Any]
 ) -> None:
-    request = LookupRequest(ASIN, "de", "de_DE", "DE")
+    request = ProductRequest(ASIN, "de", "de_DE", "DE")
     row = InputRow(0, ASIN, request, asin=ASIN, domain="de")
     record = ok(request, None, error_message="details here", **record_fields)
     frame = build_frame([row], {request: record})
@@ -431,7 +431,7 @@ def test_non_ok_records_copy_their_outcome_and_have_no_product(
 
 
 def test_fetched_at_is_utc() -> None:
-    requests = [LookupRequest(f"B{i:09d}") for i in range(3)]
+    requests = [ProductRequest(f"B{i:09d}") for i in range(3)]
     rows = [InputRow(i, r.asin, r) for i, r in enumerate(requests)]
     berlin = datetime(2026, 11, 26, 13, 30, tzinfo=timezone(timedelta(hours=1)))
     naive = datetime(2026, 11, 26, 12, 30)  # taken as UTC
@@ -449,7 +449,7 @@ def test_fetched_at_is_utc() -> None:
 
 def test_gc_state_is_restored() -> None:
     rows = list(iter_input_rows([ASIN, "B000000001"]))
-    request = LookupRequest(ASIN)
+    request = ProductRequest(ASIN)
     assert gc.isenabled()
     build_frame(rows[:1], {request: ok(request, DOCS_FULL)})
     assert gc.isenabled()

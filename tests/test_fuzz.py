@@ -36,14 +36,14 @@ from asa_bulk._frame import PRODUCT_COLUMNS, build_frame, column_dtypes, flatten
 from asa_bulk._inputs import InputRow
 from asa_bulk._keys import ApiKey
 from asa_bulk._policy import Action, classify
-from asa_bulk._records import LookupRequest, ResultRecord
+from asa_bulk._records import ProductRequest, ResultRecord
 
 # A failing example holding a 100 kB body must still be reported, not turned into this warning.
 pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
 
 KEY = "asa_live_Zq7Hx2Lm9Pw4Rt6Yv8Bn3Kc5"  # a well-formed key: prefix + 24 letters and digits
 SECRET = KEY[21:]  # the part after the key_id: must never be shown, in any case
-REQUEST = LookupRequest("B09HN3Q81F")
+REQUEST = ProductRequest("B09HN3Q81F")
 WHEN = datetime(2026, 11, 26, 12, 30, tzinfo=timezone.utc)
 STATUSES = frozenset({"ok", "not_found", "invalid", "failed", "skipped"})
 #: Per-test example counts scale with the profile (asa-ci: 100).
@@ -227,10 +227,10 @@ OBJECT_COLUMNS = {
 }
 
 
-def ok_record(request: LookupRequest, product: Any) -> ResultRecord:
+def ok_record(request: ProductRequest, product: Any) -> ResultRecord:
     return ResultRecord(
         request, "ok", http_status=200, attempts=1, key_id=KEY[:21], request_id="req_1",
-        latency_ms=1.5, fetched_at=WHEN, product=product,
+        latency_ms=1.5, fetched_at=WHEN, body=product,
     )  # fmt: skip
 
 
@@ -239,7 +239,7 @@ def ok_record(request: LookupRequest, product: Any) -> ResultRecord:
 @example(bodies=[{"price": 10**400, "rating": {"average": -(10**400)}, "savings_pct": 10**309}])
 @given(bodies=st.lists(products | st.dictionaries(text, json_values), min_size=1, max_size=3))
 def test_any_product_body_gives_one_typed_ok_row(bodies: list[dict[str, Any]]) -> None:
-    requests = [LookupRequest(f"B{i:09d}") for i in range(len(bodies))]
+    requests = [ProductRequest(f"B{i:09d}") for i in range(len(bodies))]
     rows = [InputRow(i, r.asin, r, asin=r.asin, domain="com") for i, r in enumerate(requests)]
     results = {r: ok_record(r, body) for r, body in zip(requests, bodies, strict=True)}
     frame = build_frame(rows, results, raw=True)
@@ -278,7 +278,7 @@ records = st.builds(
     request_id=st.none() | text,
     latency_ms=st.none() | st.floats(0, 1e9),
     fetched_at=st.none() | st.just(WHEN),
-    product=st.none() | products,
+    body=st.none() | products,
 )
 
 
@@ -292,7 +292,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqliteCheckpoint
 
 @settings(max_examples=EXAMPLES)
 # A lone surrogate could not be encoded for SQLite: record() raised and ended the run.
-@example(record=ResultRecord(REQUEST, "ok", request_id="\udc80", product={"title": "\ud800"}))
+@example(record=ResultRecord(REQUEST, "ok", request_id="\udc80", body={"title": "\ud800"}))
 @given(record=records)
 def test_any_record_survives_a_checkpoint(store: SqliteCheckpoint, record: ResultRecord) -> None:
     store.record(record)

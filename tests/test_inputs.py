@@ -22,7 +22,7 @@ from asa_bulk._marketplaces import (
     normalize_domain,
     normalize_language,
 )
-from asa_bulk._records import LookupRequest
+from asa_bulk._records import ProductRequest
 
 ASIN = "B09HN3Q81F"
 
@@ -146,7 +146,7 @@ def test_normalize_country_rejects(value: object, match: str) -> None:
 )
 def test_valid_items_become_requests(item: object, asin: str, domain: str) -> None:
     row = one(item)
-    assert row.request == LookupRequest(asin, domain)
+    assert row.request == ProductRequest(asin, domain)
     assert row.error is None
     assert row.message is None
     assert row.index == 0
@@ -197,7 +197,7 @@ def test_unsupported_amazon_host_is_invalid_domain_and_keeps_the_asin() -> None:
 
 def test_url_host_overrides_the_default_domain() -> None:
     row = one("https://www.amazon.de/dp/B09HN3Q81F", domain="fr", language="de_DE", country="at")
-    assert row.request == LookupRequest(ASIN, "de", "de_DE", "AT")
+    assert row.request == ProductRequest(ASIN, "de", "de_DE", "AT")
 
 
 def test_raw_keeps_the_original_text_truncated() -> None:
@@ -313,7 +313,7 @@ def test_bad_defaults_raise_before_anything_is_read(options: dict[str, Any], mat
 
 def test_defaults_are_normalised() -> None:
     row = one(ASIN, domain="https://www.amazon.co.uk", language="en-gb", country="gb")
-    assert row.request == LookupRequest(ASIN, "co.uk", "en_GB", "GB")
+    assert row.request == ProductRequest(ASIN, "co.uk", "en_GB", "GB")
 
 
 # --- DataFrame input -----------------------------------------------------------------------
@@ -331,11 +331,11 @@ def test_dataframe_with_per_row_marketplace_and_na_defaults() -> None:
     )
     rows = list(iter_input_rows(frame, domain="co.uk", language="en_GB"))
     assert [r.request for r in rows] == [
-        LookupRequest(ASIN, "de", "de_DE", None),
-        LookupRequest("B000000001", "co.uk", "en_GB", "AT"),
-        LookupRequest("B000000002", "fr", "en_GB", None),  # the URL's host wins over the column
-        LookupRequest(ASIN, "co.uk", "es_US", "US"),
-        LookupRequest(ASIN, "co.uk", "en_GB", None),
+        ProductRequest(ASIN, "de", "de_DE", None),
+        ProductRequest("B000000001", "co.uk", "en_GB", "AT"),
+        ProductRequest("B000000002", "fr", "en_GB", None),  # the URL's host wins over the column
+        ProductRequest(ASIN, "co.uk", "es_US", "US"),
+        ProductRequest(ASIN, "co.uk", "en_GB", None),
     ]
 
 
@@ -359,7 +359,7 @@ def test_dataframe_bad_cell_is_an_invalid_row_not_an_exception(
     assert bad.message is not None
     assert bad.message.startswith("row 1: ")
     assert match in bad.message
-    assert good.request == LookupRequest(ASIN)
+    assert good.request == ProductRequest(ASIN)
 
 
 def third_message(items: Any) -> str:
@@ -393,7 +393,7 @@ def test_dataframe_row_with_several_problems_names_them_all() -> None:
 def test_dataframe_column_names_match_loosely() -> None:
     frame = pd.DataFrame({" ASIN ": [ASIN], "Domain": ["de"]})
     (row,) = iter_input_rows(frame)
-    assert row.request == LookupRequest(ASIN, "de")
+    assert row.request == ProductRequest(ASIN, "de")
 
 
 def test_dataframe_without_asin_column_names_its_columns() -> None:

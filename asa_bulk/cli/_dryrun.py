@@ -12,7 +12,7 @@ from asa_bulk._checkpoint import SqliteCheckpoint
 from asa_bulk._errors import ConfigError
 from asa_bulk._inputs import iter_input_rows
 from asa_bulk._keys import ApiKey
-from asa_bulk._records import CREDITS_PER_REQUEST, LookupRequest
+from asa_bulk._records import CREDITS_PER_REQUEST, ProductRequest
 from asa_bulk._settings import Settings
 
 from ._readers import InputTable
@@ -108,7 +108,7 @@ def dry_run(
     ``keys`` is what resolving them gave: the keys, or the error a real run would stop with.
     """
     result = DryRun(source=table.source, max_credits=settings.max_credits)
-    requests: set[LookupRequest] = set()
+    requests: set[ProductRequest] = set()
     rows = iter_input_rows(
         table.frame,
         domain=settings.domain,

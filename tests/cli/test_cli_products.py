@@ -12,7 +12,7 @@ import pytest
 from cli_helpers import Cli, Result, finish_cli, sandbox_settings, wait_until
 
 from asa_bulk._checkpoint import SqliteCheckpoint
-from asa_bulk._records import LookupRequest, ResultRecord
+from asa_bulk._records import ProductRequest, ResultRecord
 
 A1, A2, A3, A4 = "B0TEST0001", "B0TEST0002", "B0TEST0003", "B0TEST0004"
 
@@ -242,8 +242,8 @@ def test_dry_run_counts_and_sends_nothing(cli: Cli, tmp_path: Path) -> None:
     )
     (tmp_path / "keys.env").write_text(f"ASA_API_KEYS={','.join(cli.keys)}\n")
     with SqliteCheckpoint(tmp_path / "c.db") as store:
-        store.record(ResultRecord(LookupRequest(A2, "com"), "ok", http_status=200))
-        store.record(ResultRecord(LookupRequest(A3, "de"), "failed", error="upstream_timeout"))
+        store.record(ResultRecord(ProductRequest(A2, "com"), "ok", http_status=200))
+        store.record(ResultRecord(ProductRequest(A3, "de"), "failed", error="upstream_timeout"))
     env = cli.env(ASA_API_KEYS="")
     result = cli.run(
         "in.csv", "--dry-run", "--checkpoint", "c.db", "--env-file", "keys.env", env=env
