@@ -1,11 +1,33 @@
-"""asa_bulk: bulk Amazon Scraper API product lookups as pandas DataFrames.
+"""asa_bulk: bulk Amazon Scraper API lookups as pandas DataFrames.
 
     df = await asa_bulk.fetch_products(["B09HN3Q81F", ...])     # in a notebook or async code
     df = asa_bulk.fetch_products_sync(["B09HN3Q81F", ...])      # anywhere else
 
-The offline sandbox server lives in ``asa_bulk.sandbox``. Names are imported on first use, so
-``import asa_bulk`` (and the sandbox's pytest plugin, which lives in this package) stays cheap
-until pandas and aiohttp are really needed.
+    async with asa_bulk.Client(keys=[...]) as client:           # one configuration, many calls
+        async for chunk in client.iter_products(catalogue):     # a million rows, flat memory
+            ...
+
+How data flows (each step is one module)::
+
+    items ─► inputs ─► plan ─────────► runner ─────────► lookup ─► HTTP
+            (_inputs)  (_plan: dedup,  (_runner: keys,   (_lookup: one request,
+                        checkpoint     limits, retries,   one classified answer)
+                        lookups,       budget)
+                        window)           │ one record per unique request
+                           ▲              ▼
+                   checkpoint ◄──── plan.record ───► ordered rows ──► frame chunks
+                   (_checkpoint)                    (_ordered)       (_frame, _products)
+                                                                        │
+                    Client.iter_products ◄── chunks in input order ◄────┘
+                    Client.products / fetch_products: the chunks concatenated
+                    CLI: the chunks written as parts of the output file
+
+The :class:`Client` owns what calls share (session, key pool, budget, checkpoint); an
+endpoint (``_products``) says how to read its inputs and flatten its answers; the runner, plan
+and checkpoint know nothing about products. The offline sandbox server lives in
+``asa_bulk.sandbox`` (the library never imports it); test helpers in ``asa_bulk.testing``.
+Names are imported on first use, so ``import asa_bulk`` (and the sandbox's pytest plugin,
+which lives in this package) stays cheap until pandas and aiohttp are really needed.
 """
 
 from __future__ import annotations
@@ -15,20 +37,24 @@ from typing import TYPE_CHECKING
 from ._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from ._api import RunStoppedWarning, fetch_products, fetch_products_sync
+    from ._api import fetch_products, fetch_products_sync
     from ._checkpoint import CheckpointStore, SqliteCheckpoint
-    from ._errors import AsaBulkError, ConfigError, InputError, NoKeysError
+    from ._client import Client
+    from ._errors import AsaBulkError, ConfigError, InputError, NoKeysError, RunStoppedWarning
     from ._keys import ApiKey, RedactingFilter
+    from ._stream import ResultStream
     from ._summary import format_summary
 
 __all__ = [
     "ApiKey",
     "AsaBulkError",
     "CheckpointStore",
+    "Client",
     "ConfigError",
     "InputError",
     "NoKeysError",
     "RedactingFilter",
+    "ResultStream",
     "RunStoppedWarning",
     "SqliteCheckpoint",
     "fetch_products",
@@ -41,11 +67,13 @@ _HOME = {
     "ApiKey": "_keys",
     "AsaBulkError": "_errors",
     "CheckpointStore": "_checkpoint",
+    "Client": "_client",
     "ConfigError": "_errors",
     "InputError": "_errors",
     "NoKeysError": "_errors",
     "RedactingFilter": "_keys",
-    "RunStoppedWarning": "_api",
+    "ResultStream": "_stream",
+    "RunStoppedWarning": "_errors",
     "SqliteCheckpoint": "_checkpoint",
     "fetch_products": "_api",
     "fetch_products_sync": "_api",

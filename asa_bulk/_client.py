@@ -1,246 +1,372 @@
-"""One lookup: send one request with one key, read the answer, classify it into an Outcome.
+"""``asa_bulk.Client``: one run configuration, shared by every call made on it.
 
-It never sleeps, never picks a key and never touches pandas. It never keeps aiohttp's
-exceptions or request objects either: their reprs carry the request headers and URL, i.e. the
-key. Everything that leaves this module has been through :func:`redact`.
+The client resolves its settings and keys once (argument > ``ASA_*`` environment > ``.env`` >
+default) and raises :class:`ConfigError` then, before anything is sent. While it is open it
+owns the HTTP session (or uses yours), the key pool (limits learnt from the service's headers,
+retired keys), the credit budget and the checkpoint; every call on it shares them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import time
+import os
+import random
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Final
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
-from yarl import URL
+import pandas as pd
 
-from ._keys import ApiKey, redact
-from ._limits import parse_limit_header, parse_retry_after
-from ._policy import TRANSIENT, Action, Rule, classify
-from ._records import Request
-from ._settings import AuthMode
+from . import testing
+from ._clock import Clock, LoopClock
+from ._envfile import DEFAULT_ENV_FILE
+from ._errors import ConfigError
+from ._inputs import input_index
+from ._keypool import KeyPool
+from ._keys import LIVE_PREFIX, REDACTOR, TEST_PREFIX, ApiKey, resolve_keys
+from ._plan import IndexedStore, ResultIndex
+from ._policy import RetryPolicy
+from ._products import PRODUCTS
+from ._records import ResultRecord
+from ._runner import Budget, RecordSink, Runner
+from ._settings import DEFAULT_CONCURRENCY, DEFAULT_RPS, Settings, resolve_settings
+from ._stream import ResultStream
 
-USER_AGENT: Final = "asa-bulk/0.1 (+aiohttp)"
-_MAX_MESSAGE: Final = 300
-#: Deepest nesting of lists/dicts accepted in a body (a product nests about 4 deep). json.loads
-#: itself stops near the recursion limit, so a body just inside that would raise RecursionError
-#: wherever it is encoded again a few frames deeper: in the checkpoint, in a JSON lines file.
-_MAX_DEPTH: Final = 100
+if TYPE_CHECKING:
+    from ._checkpoint import CheckpointStore
 
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """The classified answer to one request."""
-
-    rule: Rule
-    http_status: int | None = None
-    error: str | None = None
-    message: str | None = None
-    request_id: str | None = None
-    retry_after: float | None = None
-    concurrency_limit: float | None = None
-    rps_limit: float | None = None
-    latency_ms: float = 0.0
-    body: dict[str, Any] | None = None
-    #: False when the answer did not come from the API (no connection, a timeout, a proxy's
-    #: page, an unknown path): the runner's circuit breaker counts these.
-    from_api: bool = True
-
-    @property
-    def action(self) -> Action:
-        return self.rule.action
+#: Rows per chunk of :meth:`Client.iter_products` unless told otherwise.
+DEFAULT_CHUNK_ROWS = 10_000
 
 
-def _error_fields(body: object) -> tuple[str | None, str | None, bool | None]:
-    """(code, message, retryable) from either documented error shape, leniently.
+class Client:
+    """Bulk lookups against Amazon Scraper API under one configuration; an async context
+    manager::
 
-    Flat: ``{"error": "rate_limited", "message": ...}``; nested (CLI README):
-    ``{"error": {"code": "INVALID_PARAMS", "message": ..., "hint": ...}}``.
+        async with asa_bulk.Client(keys=[...]) as client:
+            df = await client.products(["B09HN3Q81F", ...])
+            async for chunk in client.iter_products(catalogue, chunk_rows=10_000):
+                chunk.to_parquet(...)
+
+    Every option left at None is read from its ``ASA_*`` environment variable, then from
+    ``env_file``, then defaults (the README's configuration table). ``concurrency``/``rps`` are
+    per key; left unset they start at the Free plan's limits (10 in flight, 2/s) and follow the
+    service's ``Asa-Concurrency`` and ``Asa-Rps`` headers. ``max_credits`` is the budget of the
+    client's whole life: calls on one client share it, as they share the keys' learnt limits
+    and retired keys. ``checkpoint`` (a path or a store) records each finished request as it
+    arrives; a call that meets a request finished there (by this client or an earlier run)
+    does not send (or pay for) it again. A checkpoint remembers the ``base_url`` it was
+    filled from: resuming it against another one is a :class:`ConfigError` unless
+    ``allow_origin_change=True``, and results of sandbox keys (``asa_test_``) are never served
+    to ``asa_live_`` keys. A plain ``http://`` ``base_url`` must point at this machine unless
+    ``allow_insecure_http``. ``session`` may be your own aiohttp session (it is not closed).
+    ``domain``/``language``/``country`` are the defaults of rows that name none.
     """
-    if not isinstance(body, dict):
-        return None, None, None
-    error = body.get("error")
-    message = body.get("message")
-    if isinstance(error, dict):
-        message = error.get("message", message)
-        hint = error.get("hint")
-        if isinstance(hint, str) and isinstance(message, str):
-            message = f"{message} ({hint})"
-        error = error.get("code")
-    retryable = body.get("retryable")
-    return (
-        error if isinstance(error, str) and error else None,
-        message if isinstance(message, str) else None,
-        retryable if isinstance(retryable, bool) else None,
-    )
 
-
-def _decode(raw: bytes) -> tuple[object, bool]:
-    """(body, not_json) for raw response bytes; never raises. An empty body is None; bytes that
-    are not JSON, or nest deeper than :data:`_MAX_DEPTH`, are ``(None, True)``."""
-    if not raw:
-        return None, False
-    try:
-        body: object = json.loads(raw)
-    except (ValueError, RecursionError):  # RecursionError: e.g. 100k "["
-        return None, True
-    # Only a body with more brackets than the limit can nest that deep: count before walking.
-    if (
-        isinstance(body, dict | list)
-        and raw.count(b"[") + raw.count(b"{") > _MAX_DEPTH
-        and not _nests_within(body, _MAX_DEPTH)
-    ):
-        return None, True
-    return body, False
-
-
-def _nests_within(value: dict[str, Any] | list[Any], depth: int) -> bool:
-    """True when lists and dicts in ``value`` nest at most ``depth`` deep (no recursion)."""
-    level: list[Any] = [value]
-    for _ in range(depth):
-        level = [
-            child
-            for item in level
-            for child in (item.values() if type(item) is dict else item)
-            if type(child) is dict or type(child) is list
-        ]
-        if not level:
-            return True
-    return False
-
-
-def _clean(text: str | None) -> str | None:
-    if text is None:
-        return None
-    text = redact(text)
-    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
-
-
-def build_request(
-    base_url: str, request: Request, key: ApiKey, auth: AuthMode
-) -> tuple[str, dict[str, str], dict[str, str]]:
-    """(url, params, headers) for one request, to whichever endpoint it belongs."""
-    params = request.params()
-    headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
-    if auth == "query":
-        params["api_key"] = key.secret
-    else:
-        headers["Authorization"] = f"Bearer {key.secret}"
-    return base_url + request.path, params, headers
-
-
-async def lookup(
-    session: aiohttp.ClientSession,
-    base_url: str,
-    request: Request,
-    key: ApiKey,
-    *,
-    auth: AuthMode,
-    timeout: aiohttp.ClientTimeout,
-) -> Outcome:
-    """Send one product lookup and classify the answer. Never raises for network or HTTP errors."""
-    url, params, headers = build_request(base_url, request, key, auth)
-    started = time.perf_counter()
-    try:
-        # Redirects are never followed: a Location could take the key (in the query string with
-        # auth="query") to another host, whose answer would then be taken for the service's.
-        async with session.get(
-            url, params=params, headers=headers, timeout=timeout, allow_redirects=False
-        ) as response:
-            raw = await response.read()
-            status = response.status
-            resp_headers = response.headers
-    except asyncio.TimeoutError:
-        return Outcome(
-            TRANSIENT,
-            error="timeout",
-            message=f"no complete answer within {timeout.total:g} s",
-            latency_ms=(time.perf_counter() - started) * 1000,
-            from_api=False,
+    def __init__(
+        self,
+        *,
+        keys: Iterable[str | ApiKey] | str | None = None,
+        base_url: str | None = None,
+        domain: str | None = None,
+        language: str | None = None,
+        country: str | None = None,
+        concurrency: int | None = None,
+        rps: float | None = None,
+        timeout: float | None = None,
+        max_attempts: int | None = None,
+        max_item_seconds: float | None = None,
+        max_wait: float | None = None,
+        max_credits: int | None = None,
+        auth: str | None = None,
+        allow_insecure_http: bool | None = None,
+        retry_delay_scale: float | None = None,
+        checkpoint: str | os.PathLike[str] | CheckpointStore | None = None,
+        allow_origin_change: bool = False,
+        progress: bool = True,
+        env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.settings: Settings = resolve_settings(
+            {
+                "base_url": base_url,
+                "domain": domain,
+                "language": language,
+                "country": country,
+                "concurrency": concurrency,
+                "rps": rps,
+                "timeout": timeout,
+                "max_attempts": max_attempts,
+                "max_item_seconds": max_item_seconds,
+                "max_wait": max_wait,
+                "auth": auth,
+                "allow_insecure_http": allow_insecure_http,
+                "max_credits": max_credits,
+                "retry_delay_scale": retry_delay_scale,
+            },
+            env_file=env_file,
         )
-    except (aiohttp.ClientError, OSError) as exc:
-        # Only the exception's type and text survive, redacted: never the object (it holds the URL).
-        return Outcome(
-            TRANSIENT,
-            error="connection_error",
-            message=_clean(f"{type(exc).__name__}: {exc}"),
-            latency_ms=(time.perf_counter() - started) * 1000,
-            from_api=False,
-        )
-    latency_ms = (time.perf_counter() - started) * 1000
-    request_id = _clean(resp_headers.get("X-Request-Id"))
-    body, not_json = _decode(raw)
-    if 300 <= status < 400:
-        # Classified here rather than in _policy.RULES: the API documents no 3xx, and this is a
-        # transport safety rule. Not retried: the same request would get the same answer.
-        return Outcome(
-            Rule(Action.GIVE_UP),
-            http_status=status,
-            error="redirect",
-            message=_clean(
-                f"HTTP {status} redirect to {_origin(resp_headers.get('Location'))} not followed: "
-                "the key is only ever sent to base_url"
-            ),
-            request_id=request_id,
-            latency_ms=latency_ms,
-            from_api=False,  # the API documents no 3xx: base_url points somewhere else
-        )
-    if 200 <= status < 300:
-        if not isinstance(body, dict):
-            # Billed but unusable; not retried, since a retry would be billed again.
-            return Outcome(
-                Rule(Action.GIVE_UP),
-                http_status=status,
-                error="invalid_response",
-                message=_clean(f"HTTP {status} with a body that is not a JSON object"),
-                request_id=request_id,
-                latency_ms=latency_ms,
-                from_api=False,
+        self.keys: list[ApiKey] = resolve_keys(keys, env_file=env_file)
+        REDACTOR.add(self.keys)  # from here on, any text that might hold a key is masked
+        if not isinstance(progress, bool):
+            raise ConfigError(f"progress must be True or False, got {progress!r}")
+        self.progress = progress
+        self._checkpoint = checkpoint
+        self._allow_origin_change = allow_origin_change
+        self._session = session
+        self._open: _OpenState | None = None
+        self._running: set[asyncio.Future[None]] = set()
+
+    def __repr__(self) -> str:  # key ids only, never a key
+        ids = ", ".join(key.key_id for key in self.keys)
+        return f"Client(base_url={self.settings.base_url!r}, keys=[{ids}])"
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Client:
+        if self._open is not None:
+            raise RuntimeError("this Client is already open; use one `async with` per client")
+        self._open = _OpenState.create(self)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop every call still running (awaiting its answers in flight), close the session
+        (unless it is yours) and the checkpoint (unless it is a store object of yours)."""
+        state, self._open = self._open, None
+        if state is None:
+            return
+        try:
+            for task in list(self._running):
+                task.cancel()
+            if self._running:
+                await asyncio.wait(set(self._running))
+        finally:
+            await state.close()
+
+    def _state(self) -> _OpenState:
+        if self._open is None:
+            raise RuntimeError(
+                "the Client is not open: use `async with asa_bulk.Client(...) as client:`"
             )
-        return Outcome(
-            Rule(Action.OK),
-            http_status=status,
-            request_id=request_id or _clean(_str_or_none(body.get("request_id"))),
-            concurrency_limit=parse_limit_header(resp_headers.get("Asa-Concurrency")),
-            rps_limit=parse_limit_header(resp_headers.get("Asa-Rps")),
-            latency_ms=latency_ms,
-            body=body,
+        return self._open
+
+    # -- products ---------------------------------------------------------------------------
+
+    def iter_products(
+        self,
+        items: Iterable[Any] | pd.DataFrame,
+        *,
+        domain: str | None = None,
+        language: str | None = None,
+        country: str | None = None,
+        raw: bool = False,
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        stop: asyncio.Event | None = None,
+    ) -> ResultStream:
+        """Look up many products; an async iterator of DataFrame chunks in input order.
+
+        Each input row is in exactly one chunk of about ``chunk_rows`` rows, indexed by its
+        0-based input position, with the columns of :meth:`products`. At most about two
+        chunks of finished rows wait for the reader: a slow reader pauses the lookups. The
+        stream's ``summary`` (the run summary) is set once it is exhausted. Leaving the loop
+        early stops sending and awaits the answers in flight.
+        """
+        self._state()
+        if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
+            raise ConfigError(f"chunk_rows must be a whole number of 1 or more, got {chunk_rows!r}")
+        rows = PRODUCTS.input_rows(
+            items,
+            domain=domain if domain is not None else self.settings.domain,
+            language=language if language is not None else self.settings.language,
+            country=country if country is not None else self.settings.country,
         )
-    code, message, retryable = _error_fields(body)
-    if not_json and message is None:
-        snippet = raw[:80].decode("utf-8", "replace").strip()
-        message = f"HTTP {status} with a body that is not JSON: {snippet!r}"
-    if isinstance(body, dict) and request_id is None:
-        request_id = _clean(_str_or_none(body.get("request_id")))
-    rule = classify(status, code, retryable=retryable)
-    # The API's errors carry its envelope; a bare 429/503 is still a "slow down" (a proxy may
-    # send it), which the throttle bounds handle, not the circuit breaker.
-    from_api = (code is not None or status in (429, 503)) and not rule.wrong_endpoint
-    if rule.wrong_endpoint and message is None:
-        message = f"HTTP {status} without the API's error body: is base_url {base_url!r} right?"
-    return Outcome(
-        rule,
-        http_status=status,
-        error=(_clean(code.lower()) if code else f"http_{status}"),
-        message=_clean(message),
-        request_id=request_id,
-        retry_after=parse_retry_after(resp_headers.get("Retry-After")),
-        latency_ms=latency_ms,
-        from_api=from_api,
-    )
+        return ResultStream(
+            self, PRODUCTS, rows, raw=raw, chunk_rows=chunk_rows, total=_length(items), stop=stop
+        )
+
+    async def products(
+        self,
+        items: Iterable[Any] | pd.DataFrame,
+        *,
+        domain: str | None = None,
+        language: str | None = None,
+        country: str | None = None,
+        raw: bool = False,
+        stop: asyncio.Event | None = None,
+    ) -> pd.DataFrame:
+        """Look up many products; one DataFrame row per input item, in input order, with the
+        input's index when ``items`` is a DataFrame or Series (0..n-1 otherwise).
+
+        ``items`` are ASINs or Amazon product URLs, or a DataFrame with an ``asin`` column (and
+        optional per-row ``domain``/``language``/``country``). ``raw=True`` adds the untouched
+        body as a last ``raw`` column. Setting ``stop`` sends nothing more, waits for the
+        answers in flight and returns the frame with the rest ``skipped``. The run summary is
+        in ``df.attrs["run"]``; a run that stopped early warns (:class:`RunStoppedWarning`).
+        Per-item problems never raise: they are rows with ``status`` and ``error``.
+        """
+        return await self._collect(
+            items, domain=domain, language=language, country=country, raw=raw, stop=stop
+        )
+
+    async def _collect(self, items: Any, **call: Any) -> pd.DataFrame:
+        stream = self.iter_products(items, **call)
+        stream._warn = False
+        try:
+            chunks = [chunk async for chunk in stream]
+        except asyncio.CancelledError:
+            if _interrupted_in_a_notebook():
+                raise KeyboardInterrupt from None  # what the user did, not how it arrived
+            raise
+        raw = bool(call.get("raw"))
+        frame = pd.concat(chunks) if chunks else PRODUCTS.empty_frame(raw=raw)
+        del chunks
+        index = input_index(items)
+        frame.index = index if index is not None else pd.RangeIndex(len(frame))
+        frame.attrs["run"] = stream.summary
+        stream.warn_if_stopped(stacklevel=3)  # the line that called products() or fetch_products()
+        return frame
 
 
-def _origin(location: str | None) -> str:
-    """Where a redirect points, as scheme://host[:port] only: its path or query may hold a key."""
-    if not location:
-        return "nowhere (no Location header)"
+@dataclass
+class _OpenState:
+    """What an open client owns: the session, key pool, budget, checkpoint and clock."""
+
+    client: Client
+    session: aiohttp.ClientSession
+    own_session: bool
+    pool: KeyPool
+    budget: Budget
+    policy: RetryPolicy
+    clock: Clock
+    rng: random.Random
+    store: CheckpointStore | None
+    own_store: bool
+    index: ResultIndex
+    live: bool
+
+    @classmethod
+    def create(cls, client: Client) -> _OpenState:
+        settings, target = client.settings, client._checkpoint
+        store, own_store = _open_store(target)
+        try:
+            index = _index_of(store, settings, client)
+        except BaseException:
+            if own_store and store is not None:
+                store.close()
+            raise
+        test = testing.current()
+        session = client._session
+        own_session = session is None
+        if session is None:
+            # The pool enforces every limit, so the connector must not add a cap of its own.
+            session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        clock = test.clock or LoopClock()
+        return cls(
+            client=client,
+            session=session,
+            own_session=own_session,
+            pool=KeyPool(
+                client.keys,
+                concurrency=settings.concurrency or DEFAULT_CONCURRENCY,
+                rps=settings.rps or DEFAULT_RPS,
+                pin_concurrency=settings.concurrency is not None,
+                pin_rps=settings.rps is not None,
+                now=clock.now(),
+            ),
+            budget=Budget(settings.max_credits),
+            policy=RetryPolicy(
+                max_attempts=settings.max_attempts,
+                max_item_seconds=settings.max_item_seconds,
+                max_wait=settings.max_wait,
+                delay_scale=settings.retry_delay_scale,
+            ),
+            clock=clock,
+            rng=random.Random(test.seed),
+            store=store,
+            own_store=own_store,
+            index=index,
+            live=any(key.key_id.startswith(LIVE_PREFIX) for key in client.keys),
+        )
+
+    def runner(self, sink: RecordSink) -> Runner:
+        return Runner(
+            session=self.session,
+            pool=self.pool,
+            settings=self.client.settings,
+            policy=self.policy,
+            clock=self.clock,
+            sink=sink,
+            rng=self.rng,
+            # Without a checkpoint of the caller's, drained answers would go nowhere.
+            drain_on_cancel=self.store is not None and self.client._checkpoint is not None,
+            budget=self.budget,
+        )
+
+    def servable(self, record: ResultRecord) -> bool:
+        """Whether a record of an earlier run may answer this run's request."""
+        # Sandbox fixtures must never pass for real products, whatever the caller allowed.
+        key_id = record.key_id
+        return not (self.live and key_id is not None and key_id.startswith(TEST_PREFIX))
+
+    async def close(self) -> None:
+        try:
+            if self.own_session:
+                await self.session.close()
+        finally:
+            if self.own_store and self.store is not None:
+                self.store.close()
+
+
+def _open_store(target: object) -> tuple[CheckpointStore | None, bool]:
+    """(store, whether the client opened it and so closes it)."""
+    if target is None:
+        return None, False
+    from ._checkpoint import open_checkpoint
+
+    store = open_checkpoint(target)  # type: ignore[arg-type]
+    return store, store is not target
+
+
+def _index_of(store: CheckpointStore | None, settings: Settings, client: Client) -> ResultIndex:
+    """The store as the plan asks it (bound to this service first), or an in-memory index."""
+    if store is None:
+        return IndexedStore()  # nothing stored: the plan keeps this run's results for duplicates
+    bind = getattr(store, "bind_origin", None)  # optional: stores of your own may lack it
+    if bind is not None:
+        bind(
+            settings.base_url,
+            [key.key_id for key in client.keys],
+            allow_change=client._allow_origin_change,
+        )
+    if callable(getattr(store, "lookup", None)) and callable(getattr(store, "begin_run", None)):
+        return store  # type: ignore[return-value]
+    return IndexedStore(store)
+
+
+def _length(items: object) -> int | None:
     try:
-        return str(URL(location).origin())
-    except ValueError:  # a relative or malformed Location
-        return "a relative or malformed Location"
+        return len(items)  # type: ignore[arg-type]
+    except TypeError:
+        return None
 
 
-def _str_or_none(value: object) -> str | None:
-    return value if isinstance(value, str) else None
+def _interrupted_in_a_notebook() -> bool:
+    """True while ipykernel turns the notebook's interrupt into a cancellation of the cell.
+
+    Ctrl-C in a script reaches the caller as KeyboardInterrupt (asyncio.run converts it); in a
+    notebook the same interrupt would surface as a bare CancelledError, so it is said plainly.
+    """
+    import signal
+
+    handler = signal.getsignal(signal.SIGINT)
+    return "_cancel_on_sigint" in getattr(handler, "__qualname__", "")

@@ -27,14 +27,17 @@ from ._flatten import (
 )
 from ._flatten import flatten_values as _flatten
 from ._inputs import InputRow
+from ._ordered import Slot
 from ._records import Request, ResultRecord
 
 __all__ = [
     "BASE_COLUMNS",
     "PRODUCT_COLUMNS",
     "RAW_COLUMN",
+    "build_chunk",
     "build_frame",
     "column_dtypes",
+    "compact_record",
     "empty_frame",
     "flatten_product",
 ]
@@ -106,26 +109,64 @@ def build_frame(
     column with each untouched product body. Raises RuntimeError when a valid row has no
     record: a row must never vanish silently.
     """
+    flattened = flattened or {}
+    flat_of: dict[int, tuple[Any, ...]] = {}  # id(record) -> its flattened product
+
+    def entries() -> Iterator[tuple[InputRow, ResultRecord | None, tuple[Any, ...]]]:
+        for row in rows:
+            request = row.request
+            if request is None:
+                yield row, None, EMPTY_PRODUCT
+                continue
+            record = results.get(request)
+            if record is None:
+                raise RuntimeError(
+                    f"bug: no result for input row {row.index + 1} ({request.ident}); "
+                    "every valid row must have a record"
+                )
+            flat = flat_of.get(id(record))
+            if flat is None:
+                body = record.body
+                flat = _flatten(body) if body is not None else flattened.get(request, EMPTY_PRODUCT)
+                flat_of[id(record)] = flat
+            yield row, record, flat
+
     with _gc_paused():
-        frame = _build(rows, results, raw, flattened or {})
+        frame = _build(entries(), raw)
     if index is not None:
         frame.index = index  # raises if the lengths differ: a row must never vanish silently
     return frame
 
 
+def compact_record(record: ResultRecord, *, keep_body: bool) -> tuple[Any, ...]:
+    """The record's body flattened into product fields; the body itself is dropped unless
+    ``keep_body`` (``raw=True``): a decoded body costs ~4x its fields in memory."""
+    body = record.body
+    if body is None:
+        return EMPTY_PRODUCT
+    flat = _flatten(body)
+    if not keep_body:
+        record.body = None
+    return flat
+
+
+def build_chunk(slots: Sequence[Slot], *, raw: bool = False) -> pd.DataFrame:
+    """The typed frame of finished slots (see :mod:`asa_bulk._ordered`), indexed by each row's
+    0-based input position."""
+    with _gc_paused():
+        frame = _build(((slot.row, slot.record, slot.flat or EMPTY_PRODUCT) for slot in slots), raw)
+    frame.index = pd.Index(np.fromiter((slot.row.index for slot in slots), np.int64, len(slots)))
+    return frame
+
+
 def _build(
-    rows: Iterable[InputRow],
-    results: Mapping[Request, ResultRecord],
-    raw: bool,
-    flattened: Mapping[Request, tuple[Any, ...]],
+    entries: Iterable[tuple[InputRow, ResultRecord | None, tuple[Any, ...]]], raw: bool
 ) -> pd.DataFrame:
     base: list[tuple[Any, ...]] = []
     products: list[tuple[Any, ...]] = []
     bodies: list[Any] = []
-    flat_of: dict[int, tuple[Any, ...]] = {}  # id(record) -> its flattened product
-    for row in rows:
-        request = row.request
-        if request is None:
+    for row, record, flat in entries:
+        if record is None:
             base.append(
                 (row.asin, row.domain, "invalid", row.error, None, 0, None, None, None, None,
                  row.message, row.raw, row.language, row.country)
@@ -133,27 +174,15 @@ def _build(
             products.append(EMPTY_PRODUCT)
             bodies.append(None)
             continue
-        record = results.get(request)
-        if record is None:
-            raise RuntimeError(
-                f"bug: no result for input row {row.index + 1} ({request.ident}); "
-                "every valid row must have a record"
-            )
+        request: Any = record.request
         base.append(
             (request.asin, request.domain, record.status, record.error, record.http_status,
              record.attempts, record.key_id, record.request_id, record.latency_ms,
              record.fetched_at, record.error_message, row.raw, request.language,
              request.country)
         )  # fmt: skip
-        body = record.body
-        if body is None:
-            products.append(flattened.get(request, EMPTY_PRODUCT))
-        else:
-            flat = flat_of.get(id(record))
-            if flat is None:
-                flat = flat_of[id(record)] = _flatten(body)
-            products.append(flat)
-        bodies.append(body)
+        products.append(flat)
+        bodies.append(record.body)
     return _assemble(base, products, bodies if raw else None)
 
 

@@ -1,22 +1,51 @@
-"""The plan: input rows in, unique requests out, lazily.
+"""The plan: input rows in, unique requests out, lazily; results back to the rows.
 
-It keeps every input row (the frame needs one row per input), sends each unique request once
-(duplicates fan the one result back out), answers requests already finished in a checkpoint
-without sending them, and reports progress in input rows.
+Each input row takes a slot in :class:`~asa_bulk._ordered.OrderedRows`. A request is sent once
+per run: rows that repeat it share its one result, and requests finished in the checkpoint by
+an earlier run are answered from it without being sent. The checkpoint is asked per block of
+input rows (never loaded whole), and the plan holds only what is in flight and the window of
+rows not yet handed out, so its memory does not grow with the number of rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import itertools
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Final, Protocol
 
 from ._errors import CheckpointWriteError
-from ._flatten import flatten_values
 from ._inputs import InputRow
+from ._ordered import Flatten, OrderedRows, Slot
 from ._records import Request, ResultRecord
 
 #: Called with the number of input rows that just reached their final status, and the record
 #: (None for rows that needed no request: invalid input).
 ProgressCallback = Callable[[int, ResultRecord | None], None]
+
+#: Yielded by :meth:`Plan.requests` while the window of rows not yet handed out is full: the
+#: runner sends what it has and asks again after a record or a taken chunk.
+PAUSE: Final = None
+
+#: Input rows read (and looked up in the checkpoint) at a time.
+BLOCK_ROWS: Final = 512
+
+#: The flattened form of a row without a body (the endpoint's empty tuple).
+EmptyFlat = tuple[Any, ...]
+
+
+class ResultIndex(Protocol):
+    """What the plan needs of a checkpoint (see :class:`IndexedStore` for stores without it)."""
+
+    def begin_run(self) -> int:
+        """A number for this run; :meth:`lookup` tells its results from earlier runs' by it."""
+        ...
+
+    def lookup(self, idents: Sequence[str]) -> dict[str, tuple[ResultRecord, int]]:
+        """The stored record of each ident found, with the run that stored it."""
+        ...
+
+    def record(self, record: ResultRecord) -> None: ...
 
 
 class Plan:
@@ -24,65 +53,111 @@ class Plan:
         self,
         rows: Iterable[InputRow],
         *,
-        checkpointed: Iterable[ResultRecord] = (),
+        ordered: OrderedRows,
+        flatten: Flatten,
+        empty: EmptyFlat,
+        index: ResultIndex,
+        run: int,
+        window: int,
+        servable: Callable[[ResultRecord], bool] = lambda record: True,
         on_progress: ProgressCallback | None = None,
-        on_record: Callable[[ResultRecord], None] | None = None,
-        keep_bodies: bool = False,
+        index_has_bodies: bool = True,
     ) -> None:
-        self._rows = rows
-        self._done: Mapping[str, ResultRecord] = {
-            record.request.ident: record for record in checkpointed if record.final
-        }
+        self._rows = iter(rows)
+        self._ordered = ordered
+        self._flatten = flatten
+        self._empty = empty
+        self._index = index
+        self._run = run
+        self._window = window
+        self._servable = servable
         self._progress = on_progress or (lambda n, record: None)
-        self._on_record = on_record
-        self._keep_bodies = keep_bodies
-        #: Flattened product fields per request, when the decoded bodies are not kept.
-        self.flattened: dict[Request, tuple[object, ...]] = {}
-        self._waiting: dict[Request, int] = {}
-        self.rows: list[InputRow] = []
-        self.results: dict[Request, ResultRecord] = {}
-        self.invalid = 0
+        #: Requests sent and not yet finished -> the slots of the rows waiting for them.
+        self._pending: dict[Request, list[Slot]] = {}
+        #: Requests finished since the checkpoint was last asked (it knows the older ones; an
+        #: index that cannot give bodies back keeps them all here).
+        self._recent: dict[Request, tuple[ResultRecord, tuple[Any, ...]]] = {}
+        self._forget_recent = index_has_bodies
+        self.status_counts: Counter[str] = Counter()
+        self.rows = 0
+        self.unique = 0
         self.duplicates = 0
         self.from_checkpoint = 0
+        #: True once the runner stops sending: the rest is only marked skipped, without pausing.
+        self.is_draining: Callable[[], bool] = lambda: False
 
-    def requests(self) -> Iterator[Request]:
-        """Yield each unique request that still has to be sent, consuming the input lazily."""
-        for row in self._rows:
-            self.rows.append(row)
-            request = row.request
-            if request is None:
-                self.invalid += 1
-                self._progress(1, None)
-                continue
-            if request in self._waiting:
-                self.duplicates += 1
-                self._waiting[request] += 1
-                continue
-            finished = self.results.get(request)
-            if finished is not None:
-                self.duplicates += 1
-                self._progress(1, finished)
-                continue
-            cached = self._done.get(request.ident)
-            if cached is not None:
-                self.from_checkpoint += 1
-                self._keep(cached)
-                self._progress(1, cached)
-                continue
-            self._waiting[request] = 1
-            yield request
+    def requests(self) -> Iterator[Request | None]:
+        """Yield each unique request still to be sent (or :data:`PAUSE`), reading lazily."""
+        while True:
+            while self._ordered.backlog >= self._window and not self.is_draining():
+                yield PAUSE
+            block = list(itertools.islice(self._rows, BLOCK_ROWS))
+            if not block:
+                return
+            known = self._look_up(block)
+            for row in block:
+                request = self._place(row, known)
+                if request is not None:
+                    yield request
+
+    def _look_up(self, block: list[InputRow]) -> dict[str, tuple[ResultRecord, int]]:
+        idents = {
+            row.request.ident
+            for row in block
+            if row.request is not None and row.request not in self._pending
+        }
+        known = self._index.lookup(sorted(idents)) if idents else {}
+        if self._forget_recent:
+            self._recent.clear()  # from now on the checkpoint answers for those
+        return known
+
+    def _place(self, row: InputRow, known: dict[str, tuple[ResultRecord, int]]) -> Request | None:
+        """Give ``row`` its slot and answer it at once if it can be; the request to send if not."""
+        self.rows += 1
+        slot = self._ordered.add(row)
+        request = row.request
+        if request is None:
+            self._finish([slot], None, self._empty)
+            return None
+        waiting = self._pending.get(request)
+        if waiting is not None:
+            self.duplicates += 1
+            waiting.append(slot)
+            return None
+        recent = self._recent.get(request)
+        if recent is not None:
+            self.duplicates += 1
+            self._finish([slot], *recent)
+            return None
+        hit = known.get(request.ident)
+        if hit is not None:
+            record, run = hit
+            if run == self._run or (record.final and self._servable(record)):
+                if run == self._run:
+                    self.duplicates += 1
+                else:
+                    self.unique += 1
+                    self.from_checkpoint += 1
+                flat = self._flatten(record)
+                self._recent[request] = (record, flat)
+                known.pop(request.ident)
+                self._finish([slot], record, flat)
+                return None
+        self.unique += 1
+        self._pending[request] = [slot]
+        return request
 
     def record(self, record: ResultRecord) -> None:
-        """The runner's sink: checkpoint the final record, keep it, advance progress.
+        """The runner's sink: checkpoint the final record, then fill its rows' slots.
 
-        When the checkpoint fails, the record is still kept (it is in the result) and
+        When the checkpoint fails, the rows still get the record (it is in the result) and
         :class:`CheckpointWriteError` tells the runner to stop buying more.
         """
         try:
             # A skipped row holds no result: storing it would only cost a commit per row left
             # (a stop with a million rows to go) and overwrite an earlier attempt's record.
-            if self._on_record is not None and record.status != "skipped":
-                self._on_record(record)
+            if record.status != "skipped":
+                self._index.record(record)
         except CheckpointWriteError:
             raise
         except Exception as exc:  # a store of the caller's: whatever it raises, keep the row
@@ -90,13 +165,43 @@ class Plan:
                 f"the checkpoint failed to store a result: {type(exc).__name__}: {exc}"
             ) from exc
         finally:
-            self._keep(record)
-            self._progress(self._waiting.pop(record.request, 1), record)
+            slots = self._pending.pop(record.request, None)
+            flat = self._flatten(record)
+            self._recent[record.request] = (record, flat)
+            if slots is not None:
+                self._finish(slots, record, flat)
 
-    def _keep(self, record: ResultRecord) -> None:
-        # A decoded body costs ~4x its flattened fields; kept until the frame is built, bodies
-        # made memory grow with every row. Flatten now (after the checkpoint has stored the body).
-        if record.body is not None and not self._keep_bodies:
-            self.flattened[record.request] = flatten_values(record.body)
-            record.body = None
-        self.results[record.request] = record
+    def _finish(
+        self, slots: list[Slot], record: ResultRecord | None, flat: tuple[Any, ...]
+    ) -> None:
+        self._ordered.fill(slots, record, flat)
+        self.status_counts[record.status if record is not None else "invalid"] += len(slots)
+        self._progress(len(slots), record)
+
+
+class IndexedStore:
+    """A :class:`ResultIndex` over a checkpoint store that has only ``load``/``record``.
+
+    Such a store (one of your own) is read whole at start; the plan then keeps this run's
+    results in memory too (``index_has_bodies=False``), so memory grows with the rows.
+    :class:`~asa_bulk.SqliteCheckpoint` answers lookups itself.
+    """
+
+    has_bodies = False
+
+    def __init__(self, store: Any = None) -> None:
+        self._store = store
+        self._known: dict[str, tuple[ResultRecord, int]] = (
+            {} if store is None else {record.request.ident: (record, 0) for record in store.load()}
+        )
+
+    def begin_run(self) -> int:
+        return 1  # the loaded records are all from earlier runs (0)
+
+    def lookup(self, idents: Sequence[str]) -> dict[str, tuple[ResultRecord, int]]:
+        known = self._known
+        return {ident: known[ident] for ident in idents if ident in known}
+
+    def record(self, record: ResultRecord) -> None:
+        if self._store is not None:
+            self._store.record(record)

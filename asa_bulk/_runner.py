@@ -3,7 +3,7 @@
 One dispatcher loop pulls work lazily (retries that are due first, then new requests from the
 input iterator) only when some key has room for it, so a million inputs never become a million
 tasks: at most one task per request in flight exists. Each attempt task sends one request via
-``_client.lookup`` and turns its Outcome into a final record or a re-queued item; it never
+``_lookup.lookup`` and turns its Outcome into a final record or a re-queued item; it never
 sleeps. Every wait (rate, cooldown, backoff) happens in the dispatcher, on an injectable clock.
 """
 
@@ -13,17 +13,18 @@ import asyncio
 import heapq
 import itertools
 import random
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import aiohttp
 
-from ._client import Outcome, lookup
 from ._clock import Clock
 from ._errors import CheckpointWriteError
 from ._keypool import KeyPool, KeySlot, NoUsableKeys, WorkspaceStopped
 from ._log import get_logger
+from ._lookup import Outcome, lookup
 from ._policy import Action, RetryPolicy
 from ._records import Request, ResultRecord, Status
 from ._settings import Settings
@@ -65,6 +66,14 @@ class _Item:
 
 
 @dataclass(slots=True)
+class Budget:
+    """Credits billed against ``max_credits`` (None: no limit); a Client's runs share one."""
+
+    max_credits: int | None
+    spent: int = 0
+
+
+@dataclass(slots=True)
 class RunCounters:
     requests_sent: int = 0
     retries: int = 0
@@ -72,7 +81,9 @@ class RunCounters:
     key_retirements: int = 0
     billed: int = 0
     credits: int = 0
-    latencies_ms: list[float] = field(default_factory=list)
+    #: 8 bytes a sample, not a float object each: a million answers are 8 MB, and nothing
+    #: for the garbage collector to walk.
+    latencies_ms: array[float] = field(default_factory=lambda: array("d"))
 
 
 class Runner:
@@ -89,6 +100,7 @@ class Runner:
         sink: RecordSink,
         rng: random.Random | None = None,
         drain_on_cancel: bool = False,
+        budget: Budget | None = None,
     ) -> None:
         self._session = session
         self.pool = pool
@@ -97,6 +109,7 @@ class Runner:
         self._clock = clock
         self._sink = sink
         self._rng = rng or random.Random()
+        self._budget = budget or Budget(settings.max_credits)
         self.counters = RunCounters()
         self.stop_reason: str | None = None
         #: One line for people: why the run stopped (None while it runs or when it finished).
@@ -123,7 +136,7 @@ class Runner:
     def in_flight(self) -> int:
         return len(self._tasks)
 
-    async def run(self, source: Iterator[Request]) -> None:
+    async def run(self, source: Iterator[Request | None]) -> None:
         """Send every request from ``source``; each one ends as exactly one record in the sink.
 
         After :meth:`request_stop` nothing new is sent, the answers in flight are awaited and
@@ -156,14 +169,18 @@ class Runner:
 
     # -- the dispatcher ---------------------------------------------------------------------
 
+    def wake(self) -> None:
+        """Look at the source again: a paused source may have room now."""
+        self._wake.set()
+
     def request_stop(self, reason: str, message: str | None = None) -> None:
         """Send nothing more; the answers in flight are still awaited and recorded."""
         self._interrupted = self._interrupted or reason == "interrupted"
         self._halt(reason, message)
         self._wake.set()
 
-    async def _dispatch(self, source: Iterator[Request]) -> None:
-        max_credits = self._settings.max_credits
+    async def _dispatch(self, source: Iterator[Request | None]) -> None:
+        max_credits = self._budget.max_credits
         while self._failure is None and self.stop_reason is None:
             self._wake.clear()  # no await until we wait: a completion can't slip in between
             now = self._clock.now()
@@ -198,18 +215,20 @@ class Runner:
 
     def _within_budget(self, max_credits: int, item: _Item) -> bool:
         """True when ``item``, plus every request in flight, all billed, stays within budget."""
-        worst = self.counters.credits + self._credits_in_flight + item.request.credits
+        worst = self._budget.spent + self._credits_in_flight + item.request.credits
         return worst <= max_credits
 
-    def _finished(self, source: Iterator[Request]) -> bool:
+    def _finished(self, source: Iterator[Request | None]) -> bool:
         return (
             not self._tasks
             and not self._delayed
             and self._held is None
             and self._peek(source) is None
+            and self._source_done
         )
 
-    def _peek(self, source: Iterator[Request]) -> Request | None:
+    def _peek(self, source: Iterator[Request | None]) -> Request | None:
+        """The next request, or None: the source is exhausted or paused (it yielded None)."""
         if self._lookahead is None and not self._source_done:
             try:
                 self._lookahead = next(source)
@@ -244,7 +263,7 @@ class Runner:
         soonest = self._deadlines[0][0]
         return soonest if until is None else min(until, soonest)
 
-    def _next_item(self, now: float, source: Iterator[Request]) -> _Item | None:
+    def _next_item(self, now: float, source: Iterator[Request | None]) -> _Item | None:
         if self._held is not None:
             item, self._held = self._held, None
             return item
@@ -377,6 +396,7 @@ class Runner:
     def _bill(self, item: _Item) -> None:
         self.counters.billed += 1
         self.counters.credits += item.request.credits
+        self._budget.spent += item.request.credits
 
     def _past_deadline(self, item: _Item, when: float) -> bool:
         return when > self._deadline(item)
@@ -442,7 +462,7 @@ class Runner:
 
     # -- stopping ---------------------------------------------------------------------------
 
-    async def _skip_the_rest(self, source: Iterator[Request]) -> None:
+    async def _skip_the_rest(self, source: Iterator[Request | None]) -> None:
         """Every request not finished when the run stopped becomes a ``skipped`` row."""
         reason = self.stop_reason or "stopped"
         message = self.stop_message or STOP_MESSAGES.get(reason, reason)
@@ -472,6 +492,7 @@ class Runner:
             source = itertools.chain([self._lookahead], source)
             self._lookahead = None
         for count, request in enumerate(source, 1):
-            self._emit(ResultRecord(request, "skipped", error=reason, error_message=message))
+            if request is not None:  # None: a paused source; it does not pause once stopped
+                self._emit(ResultRecord(request, "skipped", error=reason, error_message=message))
             if count % 1000 == 0:
                 await asyncio.sleep(0)  # a million rows left: stay responsive to a second Ctrl-C

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
+
+import numpy as np
 
 from ._keypool import KeyPool
 from ._runner import RunCounters
@@ -23,7 +24,7 @@ def percentile(sorted_values: Sequence[float], fraction: float) -> float | None:
 
 def build_summary(
     *,
-    statuses: Iterable[str],
+    status_counts: Mapping[str, int],
     unique_requests: int,
     duplicates: int,
     from_checkpoint: int,
@@ -35,9 +36,9 @@ def build_summary(
     wall_seconds: float,
     base_url: str,
 ) -> dict[str, Any]:
-    counts = Counter(statuses)
+    counts = status_counts
     rows = sum(counts.values())
-    latencies = sorted(counters.latencies_ms)
+    latencies = np.sort(np.frombuffer(counters.latencies_ms, dtype=np.float64)).tolist()
     wall = max(wall_seconds, 1e-9)
     return {
         "rows": rows,

@@ -91,6 +91,7 @@ async def run_demo(
     """Run the demo and print to ``out`` (stdout by default); returns the result frame."""
     import asa_bulk
     from asa_bulk.sandbox import make_test_keys, serve
+    from asa_bulk.testing import set_testing
 
     out = out or sys.stdout
     items, described = load_items(input_path)
@@ -126,15 +127,15 @@ async def run_demo(
         )
         print(f"  input     {described}", file=out)
         print(file=out, flush=True)
-        frame = await asa_bulk.fetch_products(
-            items,
-            keys=keys,
-            base_url=sandbox.base_url,
-            progress=progress,
-            retry_delay_scale=0.01,
-            env_file=None,
-            seed=7,
-        )
+        with set_testing(seed=7):  # the same retry jitter, so the same story, every time
+            frame = await asa_bulk.fetch_products(
+                items,
+                keys=keys,
+                base_url=sandbox.base_url,
+                progress=progress,
+                retry_delay_scale=0.01,
+                env_file=None,
+            )
         billed_twice = sandbox.stats.billed_twice
     run = frame.attrs["run"]
     print(file=out)

@@ -107,9 +107,11 @@ class FakeApi:
 async def fetch(api: FakeApi, items: Any, **options: Any) -> Any:
     """``fetch_products`` against ``api`` on its fake clock, no progress bar, fixed jitter."""
     import asa_bulk
+    from asa_bulk.testing import set_testing
 
     options.setdefault("base_url", BASE)
-    return await asa_bulk.fetch_products(items, progress=False, clock=api.clock, seed=0, **options)
+    with set_testing(clock=api.clock, seed=0):
+        return await asa_bulk.fetch_products(items, progress=False, **options)
 
 
 @contextlib.contextmanager

@@ -18,6 +18,8 @@ from fakeapi import fetch as fake_fetch
 
 import asa_bulk
 from asa_bulk._frame import BASE_COLUMNS
+from asa_bulk._plan import BLOCK_ROWS
+from asa_bulk.testing import set_testing
 
 KEY_A = "asa_live_AAAAAAAAAAAAsecretAsecre"
 KEY_B = "asa_live_BBBBBBBBBBBBsecretBsecre"
@@ -303,8 +305,9 @@ async def test_input_is_pulled_lazily_with_bounded_tasks(api: FakeApi) -> None:
             yield f"B{n:09d}"
 
     def script(call: Call) -> Reply:
-        # Never more than what is in flight (2 keys x 5) plus the one look-ahead item.
-        assert consumed - len(api.calls) <= 2 * 5 + 1
+        # Never more than what is in flight (2 keys x 5) plus one block of input rows (read,
+        # and looked up in the checkpoint, together).
+        assert consumed - len(api.calls) <= 2 * 5 + BLOCK_ROWS
         return ok(call)
 
     api.script = script
@@ -430,9 +433,10 @@ async def test_settings_come_from_the_environment_then_dotenv(
     (tmp_path / ".env").write_text("ASA_MAX_ATTEMPTS=2\nASA_DOMAIN=de\nASA_RETRY_DELAY_SCALE=0\n")
     monkeypatch.setenv("ASA_DOMAIN", "co.uk")  # the environment wins over .env
     api.script = lambda call: error(500, "internal_error")
-    df = await asa_bulk.fetch_products(
-        ["B000000001"], keys=[KEY_A], base_url=BASE, progress=False, clock=api.clock
-    )
+    with set_testing(clock=api.clock):
+        df = await asa_bulk.fetch_products(
+            ["B000000001"], keys=[KEY_A], base_url=BASE, progress=False
+        )
     assert (df.loc[0, "domain"], df.loc[0, "attempts"]) == ("co.uk", 2)
     assert all(wait < 1.0 for wait in api.clock.sleeps)  # no 5 s backoff: the scale is 0
 

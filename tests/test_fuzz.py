@@ -2,7 +2,7 @@
 
 Arbitrary JSON, product bodies with every documented field of every type, both error envelopes
 with wrong types, raw bytes that are barely JSON, any status from 100 to 599 and odd rate-limit
-headers. ``_client.lookup`` classifies all of it, ``build_frame`` gives one typed row per input,
+headers. ``_lookup.lookup`` classifies all of it, ``build_frame`` gives one typed row per input,
 a checkpoint stores and reloads it, and a whole run finishes with one row per input.
 
 The profiles are registered in ``conftest.py``: CI runs a fixed, derandomized set; pass
@@ -31,12 +31,13 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 import asa_bulk
 from asa_bulk._checkpoint import SqliteCheckpoint, encode_record
-from asa_bulk._client import _MAX_DEPTH, _MAX_MESSAGE, Outcome, lookup
 from asa_bulk._frame import PRODUCT_COLUMNS, build_frame, column_dtypes, flatten_product
 from asa_bulk._inputs import InputRow
 from asa_bulk._keys import ApiKey
+from asa_bulk._lookup import _MAX_DEPTH, _MAX_MESSAGE, Outcome, lookup
 from asa_bulk._policy import Action, classify
 from asa_bulk._records import ProductRequest, ResultRecord
+from asa_bulk.testing import set_testing
 
 # A failing example holding a 100 kB body must still be reported, not turned into this warning.
 pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
@@ -566,11 +567,12 @@ async def test_a_run_against_any_answers_ends_with_one_row_per_input(
         api.install(mocked)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", asa_bulk.RunStoppedWarning)
-            frame = await asa_bulk.fetch_products(
-                items, keys=keys, base_url=BASE, progress=False, clock=api.clock, seed=0,
-                retry_delay_scale=0.0, max_attempts=max_attempts,
-                checkpoint=Path(folder) / "run.sqlite",
-            )  # fmt: skip
+            with set_testing(clock=api.clock, seed=0):
+                frame = await asa_bulk.fetch_products(
+                    items, keys=keys, base_url=BASE, progress=False,
+                    retry_delay_scale=0.0, max_attempts=max_attempts,
+                    checkpoint=Path(folder) / "run.sqlite",
+                )  # fmt: skip
 
     assert list(frame["input"]) == items
     assert set(frame["status"]) <= STATUSES

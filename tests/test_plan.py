@@ -1,52 +1,173 @@
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pandas as pd
+
+from asa_bulk._frame import build_chunk, compact_record
 from asa_bulk._inputs import iter_input_rows
-from asa_bulk._plan import Plan
+from asa_bulk._ordered import OrderedRows
+from asa_bulk._plan import BLOCK_ROWS, PAUSE, IndexedStore, Plan
+from asa_bulk._products import PRODUCTS
 from asa_bulk._records import ProductRequest, ResultRecord
+
+
+class ListStore:
+    """A store of the caller's with only load/record/close."""
+
+    def __init__(self, records: list[ResultRecord]) -> None:
+        self.records = records
+
+    def load(self) -> Iterator[ResultRecord]:
+        return iter(self.records)
+
+    def record(self, record: ResultRecord) -> None:
+        self.records.append(record)
+
+    def close(self) -> None:
+        pass
+
+
+class DictIndex:
+    """A store that answers lookups itself and gives bodies back (as SqliteCheckpoint does)."""
+
+    def __init__(self) -> None:
+        self.stored: dict[str, tuple[ResultRecord, int]] = {}
+        self.run = 0
+        self.lookups: list[int] = []
+
+    def begin_run(self) -> int:
+        self.run += 1
+        return self.run
+
+    def lookup(self, idents: Sequence[str]) -> dict[str, tuple[ResultRecord, int]]:
+        self.lookups.append(len(idents))
+        return {i: copy.deepcopy(self.stored[i]) for i in idents if i in self.stored}
+
+    def record(self, record: ResultRecord) -> None:
+        self.stored[record.request.ident] = (copy.deepcopy(record), self.run)
+
+
+def make_plan(
+    items: list[str], index: Any = None, *, window: int = 10_000, raw: bool = False, **kw: Any
+) -> tuple[Plan, OrderedRows]:
+    ordered = OrderedRows(chunk_rows=kw.pop("chunk_rows", 10_000))
+    index = index if index is not None else IndexedStore()
+    plan = Plan(
+        iter_input_rows(items),
+        ordered=ordered,
+        flatten=lambda record: compact_record(record, keep_body=raw),
+        empty=PRODUCTS.empty,
+        index=index,
+        run=index.begin_run(),
+        window=window,
+        index_has_bodies=getattr(index, "has_bodies", True),
+        **kw,
+    )
+    return plan, ordered
 
 
 def test_progress_counts_every_row_once_with_its_status() -> None:
     seen: list[tuple[int, str | None]] = []
     done_before = ResultRecord(ProductRequest("B000000003"), "ok")
-    plan = Plan(
-        iter_input_rows(["B000000001", "junk", "B000000001", "B000000002", "B000000003"]),
-        checkpointed=[done_before, ResultRecord(ProductRequest("B000000002"), "failed")],
+    store = IndexedStore(
+        ListStore([done_before, ResultRecord(ProductRequest("B000000002"), "failed")])
+    )
+    plan, ordered = make_plan(
+        ["B000000001", "junk", "B000000001", "B000000002", "B000000003"],
+        store,
         on_progress=lambda n, record: seen.append((n, record.status if record else None)),
     )
     requests = plan.requests()
     first = next(requests)
-    plan.record(ResultRecord(first, "ok"))  # finishes before its duplicate is read
+    assert first is not None
+    plan.record(ResultRecord(first, "ok"))  # finishes before its duplicate is placed
     rest = list(requests)
     assert rest == [ProductRequest("B000000002")]  # failed in the checkpoint: sent again
-    plan.record(ResultRecord(rest[0], "not_found"))
+    plan.record(ResultRecord(ProductRequest("B000000002"), "not_found"))
     assert seen == [(1, "ok"), (1, None), (1, "ok"), (1, "ok"), (1, "not_found")]
-    assert sum(n for n, _ in seen) == len(plan.rows) == 5
-    assert (plan.duplicates, plan.invalid, plan.from_checkpoint) == (1, 1, 1)
+    assert sum(n for n, _ in seen) == plan.rows == 5
+    assert (plan.duplicates, plan.from_checkpoint, plan.unique) == (1, 1, 3)
+    assert dict(plan.status_counts) == {"ok": 3, "invalid": 1, "not_found": 1}
+    ordered.close()
+    assert [slot.row.index for slot in ordered.take()] == [0, 1, 2, 3, 4]
 
 
 def test_rows_waiting_on_one_request_advance_together() -> None:
     seen: list[tuple[int, str | None]] = []
-    plan = Plan(
-        iter_input_rows(["B000000001", "b000000001", "B000000001"]),
+    plan, _ = make_plan(
+        ["B000000001", "b000000001", "B000000001"],
         on_progress=lambda n, record: seen.append((n, record.status if record else None)),
     )
     (only,) = list(plan.requests())
+    assert only is not None
     plan.record(ResultRecord(only, "ok"))
     assert seen == [(3, "ok")]
 
 
-def test_bodies_are_flattened_on_arrival_unless_kept() -> None:
-    from asa_bulk._frame import build_frame
+def test_a_duplicate_blocks_later_shares_the_result_through_the_checkpoint() -> None:
+    index = DictIndex()
+    items = ["B000000001", *(f"B{n:09d}" for n in range(2, BLOCK_ROWS + 2)), "B000000001"]
+    plan, ordered = make_plan(items, index)
+    sent: list[ProductRequest] = []
+    for request in plan.requests():
+        assert isinstance(request, ProductRequest)
+        sent.append(request)
+        body = {"asin": request.asin, "title": f"t{request.asin}"}
+        plan.record(ResultRecord(request, "ok", body=body))  # done at once: not pending
+    assert len(sent) == len(set(sent)) == BLOCK_ROWS + 1  # the last row was not sent again
+    assert plan.duplicates == 1
+    ordered.close()
+    frame = build_chunk(ordered.take(), raw=False)
+    assert frame["title"].iloc[-1] == frame["title"].iloc[0] == "tB000000001"
 
+
+def test_results_of_an_earlier_run_are_served_and_counted_as_such() -> None:
+    index = DictIndex()
+    index.begin_run()
+    index.record(ResultRecord(ProductRequest("B000000001"), "ok", body={"title": "Pan"}))
+    index.record(ResultRecord(ProductRequest("B000000002"), "failed"))
+    plan, ordered = make_plan(["B000000001", "B000000002", "B000000001"], index)
+    assert list(plan.requests()) == [ProductRequest("B000000002")]
+    plan.record(ResultRecord(ProductRequest("B000000002"), "ok"))
+    assert (plan.from_checkpoint, plan.duplicates, plan.unique) == (1, 1, 2)
+    ordered.close()
+    assert build_chunk(ordered.take())["title"].tolist() == ["Pan", pd.NA, "Pan"]
+
+
+def test_the_plan_pauses_while_the_window_is_full_and_goes_on_once_rows_are_taken() -> None:
+    items = [f"B{n:09d}" for n in range(3 * BLOCK_ROWS)]
+    plan, ordered = make_plan(items, window=BLOCK_ROWS, chunk_rows=BLOCK_ROWS)
+    requests = plan.requests()
+    first_block = [next(requests) for _ in range(BLOCK_ROWS)]
+    assert next(requests) is PAUSE  # nothing more is read...
+    assert next(requests) is PAUSE  # ...however often it is asked
+    assert plan.rows == BLOCK_ROWS
+    for request in first_block:
+        assert request is not None
+        plan.record(ResultRecord(request, "ok"))
+    assert ordered.ready.is_set()
+    assert len(ordered.take()) == BLOCK_ROWS
+    assert next(requests) == ProductRequest(f"B{BLOCK_ROWS:09d}")  # room again
+    plan.is_draining = lambda: True  # a stopped run never pauses: the rest becomes skipped
+    assert PAUSE not in list(requests)
+
+
+def test_bodies_are_flattened_on_arrival_unless_kept() -> None:
     body = {"asin": "B000000001", "title": "Pan", "price": 9.5, "currency": "EUR"}
     frames = []
-    for keep in (False, True):
-        plan = Plan(iter_input_rows(["B000000001", "B000000001"]), keep_bodies=keep)
+    for raw in (False, True):
+        plan, ordered = make_plan(["B000000001", "B000000001"], raw=raw)
         (request,) = list(plan.requests())
-        plan.record(ResultRecord(request, "ok", body=dict(body)))
-        assert (plan.results[request].body is not None) is keep  # dropped: memory stays flat
-        assert (request in plan.flattened) is not keep
-        frames.append(build_frame(plan.rows, plan.results, flattened=plan.flattened))
-    assert frames[0].equals(frames[1])
+        assert request is not None
+        record = ResultRecord(request, "ok", body=dict(body))
+        plan.record(record)
+        assert (record.body is not None) is raw  # dropped: memory stays flat
+        ordered.close()
+        frames.append(build_chunk(ordered.take(), raw=raw))
+    assert frames[0].equals(frames[1].drop(columns="raw"))
     assert list(frames[0]["title"]) == ["Pan", "Pan"]
     assert list(frames[0]["price"]) == [9.5, 9.5]
+    assert frames[1]["raw"].iloc[0] == body

@@ -1,0 +1,86 @@
+"""Finished rows back in input order, in bounded chunks.
+
+Results arrive in any order; the rows they belong to leave in input order. Each input row
+takes a :class:`Slot` when the plan reads it; the slot is filled when its request's record
+arrives (duplicates share one record and one flattened tuple), and the filled prefix is handed
+out in chunks. What is held is the *backlog*: rows read and not yet handed out. The plan stops
+reading input while the backlog is at its limit, so memory depends on the window, not on the
+number of rows, and a slow request at the head holds back at most a window of finished rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from ._inputs import InputRow
+from ._records import ResultRecord
+
+#: A record's compact form for the frame (the endpoint's flattening of its body).
+Flatten = Callable[[ResultRecord], tuple[Any, ...]]
+
+
+class Slot:
+    """One input row on its way out: its record and flattened fields once they are known."""
+
+    __slots__ = ("done", "flat", "record", "row")
+
+    def __init__(self, row: InputRow) -> None:
+        self.row = row
+        self.record: ResultRecord | None = None
+        self.flat: tuple[Any, ...] | None = None
+        self.done = False
+
+
+class OrderedRows:
+    """Slots in input order; the finished prefix is taken in chunks of ``chunk_rows``."""
+
+    def __init__(self, *, chunk_rows: int) -> None:
+        self.chunk_rows = chunk_rows
+        self._slots: deque[Slot] = deque()
+        self._finished_prefix = 0  # slots at the head that are done
+        #: Set when a whole chunk is ready to take (or on :meth:`close`).
+        self.ready = asyncio.Event()
+        self.closed = False
+
+    @property
+    def backlog(self) -> int:
+        """Rows read and not yet taken (finished or not)."""
+        return len(self._slots)
+
+    def add(self, row: InputRow) -> Slot:
+        slot = Slot(row)
+        self._slots.append(slot)
+        return slot
+
+    def fill(self, slots: list[Slot], record: ResultRecord | None, flat: tuple[Any, ...]) -> None:
+        """Finish ``slots`` (an invalid row has no record) and advance the finished prefix."""
+        for slot in slots:
+            slot.record, slot.flat, slot.done = record, flat, True
+        queue, prefix = self._slots, self._finished_prefix
+        while prefix < len(queue) and queue[prefix].done:
+            prefix += 1
+        self._finished_prefix = prefix
+        if prefix >= self.chunk_rows:
+            self.ready.set()
+
+    def take(self) -> list[Slot]:
+        """Up to ``chunk_rows`` finished slots from the head, in input order."""
+        count = min(self._finished_prefix, self.chunk_rows)
+        popleft = self._slots.popleft
+        taken = [popleft() for _ in range(count)]
+        self._finished_prefix -= count
+        if self._finished_prefix < self.chunk_rows and not self.closed:
+            self.ready.clear()
+        return taken
+
+    def close(self) -> None:
+        """No more rows come: whatever is finished may be taken, however few."""
+        self.closed = True
+        self.ready.set()
+
+    def unfinished(self) -> list[Slot]:
+        """Slots still waiting for a record (after :meth:`close`, a bug if any)."""
+        return [slot for slot in self._slots if not slot.done]

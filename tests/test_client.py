@@ -1,0 +1,193 @@
+"""asa_bulk.Client: one configuration shared by its calls, and results that stream."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fakeapi import BASE, Call, FakeApi, Reply, error, ok
+
+import asa_bulk
+from asa_bulk.testing import FakeClock, is_testing, set_testing
+
+KEY_A = "asa_live_AAAAAAAAAAAAsecretAsecre"
+KEY_B = "asa_live_BBBBBBBBBBBBsecretBsecre"
+ASINS = [f"B{n:09d}" for n in range(25)]
+
+
+@pytest.fixture
+async def client(api: FakeApi) -> AsyncIterator[asa_bulk.Client]:
+    with set_testing(clock=api.clock, seed=0):
+        async with asa_bulk.Client(
+            keys=[KEY_A, KEY_B], base_url=BASE, progress=False, env_file=None
+        ) as opened:
+            yield opened
+
+
+async def test_iter_products_gives_every_row_once_in_input_order(
+    api: FakeApi, client: asa_bulk.Client
+) -> None:
+    api.script = lambda call: (
+        ok(call) if call.asin != "B000000003" else error(404, "product_not_found")
+    )
+    items = [*ASINS, "junk", ASINS[0]]
+    chunks = [chunk async for chunk in client.iter_products(items, chunk_rows=4)]
+    assert all(len(chunk) <= 4 for chunk in chunks)
+    assert len(chunks) >= 7
+    frame = pd.concat(chunks)
+    assert list(frame.index) == list(range(len(items)))  # each row once, in order
+    assert list(frame["input"]) == items
+    assert frame.loc[3, "status"] == "not_found"
+    assert frame.loc[25, "status"] == "invalid"
+    assert frame.loc[26, "title"] == frame.loc[0, "title"] == f"Product {ASINS[0]}"
+    assert len(api.calls) == len(ASINS)  # the duplicate was not sent again
+    whole = await client.products(items)  # the same columns and values as the whole frame
+    assert list(whole.columns) == list(frame.columns)
+    assert (whole.dtypes == frame.dtypes).all()
+    same = ["asin", "status", "error", "input", "title", "price"]
+    assert whole[same].equals(frame[same])
+
+
+async def test_the_stream_has_its_summary_once_exhausted(client: asa_bulk.Client) -> None:
+    stream = client.iter_products(ASINS[:5])
+    assert stream.summary is None
+    async for _ in stream:
+        pass
+    assert stream.summary is not None
+    assert stream.summary["status_counts"]["ok"] == 5
+    assert stream.summary["requests_sent"] == 5
+
+
+async def test_calls_on_one_client_share_the_budget(api: FakeApi, client: asa_bulk.Client) -> None:
+    with set_testing(clock=api.clock, seed=0):
+        async with asa_bulk.Client(
+            keys=[KEY_A], base_url=BASE, progress=False, env_file=None, max_credits=25
+        ) as budgeted:
+            first = await budgeted.products(ASINS[:3])  # 15 credits
+            with pytest.warns(asa_bulk.RunStoppedWarning, match="max_credits"):
+                second = await budgeted.products(ASINS[3:8])  # 10 left: two more
+    assert first.attrs["run"]["credits"] == 15
+    assert second.attrs["run"]["credits"] == 10
+    assert list(second["status"]) == ["ok", "ok", "skipped", "skipped", "skipped"]
+
+
+async def test_calls_on_one_client_share_retired_keys(
+    api: FakeApi, client: asa_bulk.Client
+) -> None:
+    api.script = lambda call: error(401, "revoked") if call.key == KEY_B else ok(call)
+    await client.products(ASINS[:10])
+    used_before = len(api.calls)
+    frame = await client.products(ASINS[10:20])
+    later = api.calls[used_before:]
+    assert {call.key for call in later} == {KEY_A}  # the revoked key is not tried again
+    assert set(frame["status"]) == {"ok"}
+
+
+async def test_leaving_the_stream_early_stops_sending(api: FakeApi, tmp_path: Path) -> None:
+    items = [f"B{n:09d}" for n in range(2000)]
+    with set_testing(clock=api.clock, seed=0):
+        async with asa_bulk.Client(
+            keys=[KEY_A], base_url=BASE, progress=False, env_file=None,
+            checkpoint=tmp_path / "ck.sqlite", concurrency=5, rps=10_000,
+        ) as client:  # fmt: skip
+            stream = client.iter_products(items, chunk_rows=10)
+            async for _ in stream:
+                break
+            await stream.aclose()
+            sent = len(api.calls)
+            await asyncio.sleep(0)
+            assert len(api.calls) == sent  # nothing more goes out
+    assert sent < len(items)
+    with asa_bulk.SqliteCheckpoint(tmp_path / "ck.sqlite") as store:
+        assert len(store) == sent  # every answer paid for is kept
+
+
+async def test_a_client_must_be_open_and_opened_once(api: FakeApi) -> None:
+    client = asa_bulk.Client(keys=[KEY_A], base_url=BASE, env_file=None)
+    with pytest.raises(RuntimeError, match="async with"):
+        await client.products(ASINS[:1])
+    async with client:
+        with pytest.raises(RuntimeError, match="already open"):
+            await client.__aenter__()
+    await client.aclose()  # idempotent
+
+
+def test_settings_and_keys_are_checked_when_the_client_is_made() -> None:
+    with pytest.raises(asa_bulk.ConfigError, match="timeout"):
+        asa_bulk.Client(keys=[KEY_A], timeout=float("nan"), env_file=None)
+    with pytest.raises(asa_bulk.NoKeysError):
+        asa_bulk.Client(env_file=None)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, float("inf")])
+async def test_chunk_rows_must_be_a_positive_whole_number(
+    client: asa_bulk.Client, bad: object
+) -> None:
+    with pytest.raises(asa_bulk.ConfigError, match="chunk_rows"):
+        client.iter_products(ASINS, chunk_rows=bad)  # type: ignore[arg-type]
+
+
+def test_the_client_repr_shows_key_ids_only() -> None:
+    client = asa_bulk.Client(keys=[KEY_A], env_file=None)
+    assert "secret" not in repr(client)
+    assert "asa_live_AAAAAAAAAAAA" in repr(client)
+
+
+def test_the_sync_form_has_the_very_signature_of_the_async_one() -> None:
+    assert inspect.signature(asa_bulk.fetch_products_sync) == inspect.signature(
+        asa_bulk.fetch_products
+    )
+    assert asa_bulk.fetch_products_sync.__name__ == "fetch_products_sync"
+    assert "Blocking" in (asa_bulk.fetch_products_sync.__doc__ or "")
+
+
+def test_set_testing_is_a_context_manager_and_a_call() -> None:
+    clock = FakeClock()
+    assert not is_testing()
+    with set_testing(clock=clock, seed=1) as state:
+        assert state is not None
+        assert state.clock is clock
+        assert is_testing()
+    assert not is_testing()
+    set_testing(seed=2)
+    try:
+        assert is_testing()
+    finally:
+        set_testing(False)
+    assert not is_testing()
+
+
+async def test_a_slow_reader_pauses_the_lookups(api: FakeApi, client: asa_bulk.Client) -> None:
+    items = [f"B{n:09d}" for n in range(5000)]
+    stream = client.iter_products(items, chunk_rows=100)
+    first = await anext(stream)
+    for _ in range(50):
+        await asyncio.sleep(0)
+    sent_while_not_reading = len(api.calls)
+    # The window (two chunks plus a margin) fills, then nothing more is read or sent.
+    assert len(first) == 100
+    assert sent_while_not_reading < 2 * 100 + 1024 + 512 + 20
+    rest = [chunk async for chunk in stream]
+    assert sum(map(len, rest)) + len(first) == len(items)
+
+
+def replies(statuses: Iterator[int]) -> object:
+    def script(call: Call) -> Reply:
+        return ok(call) if next(statuses) == 200 else error(500, "internal_error")
+
+    return script
+
+
+async def test_fetch_products_still_warns_at_the_callers_line(api: FakeApi) -> None:
+    from fakeapi import fetch
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        await fetch(api, ASINS[:3], keys=[KEY_A], max_credits=5)
+    (warning,) = [w for w in caught if issubclass(w.category, asa_bulk.RunStoppedWarning)]
+    assert Path(warning.filename).name == "fakeapi.py"  # the line that called fetch_products
