@@ -95,9 +95,7 @@ class Option:
     testing: bool = False
 
     def shown_default(self) -> str:
-        """The default as the docs show it: the literal, or what unset means."""
-        if self.default is None and self.unset is not None:
-            return f"None ({self.unset})"
+        """The default as code would write it (``'.env'``, not the sentinel's type)."""
         return repr(str(self.default) if self.default is DEFAULT_ENV_FILE else self.default)
 
 
@@ -143,7 +141,7 @@ _DECLARED: Final = (
         "Iterable[str | ApiKey] | str",
         None,
         "API keys: a list, or one comma/space-separated string, each asa_live_/asa_test_ + 24 "
-        f"letters or digits. Unset: {ENV_KEYS}, else {ENV_KEY}, from the environment, then "
+        "letters or digits. Unset: the first of the variables set, in the environment, then in "
         "the env file; none anywhere is a NoKeysError before anything is sent.",
         env=(ENV_KEYS, ENV_KEY),
         cli=Flag(
@@ -397,8 +395,9 @@ DEFAULTS: Final[Mapping[str, Any]] = {option.name: option.default for option in 
 def option_help(names: Iterable[str] | None = None, *, title: str = "Options") -> str:
     """The options ``names`` (all by default) as a numpydoc-style docstring section.
 
-    One entry per option: ``name : type, default D (ASA_VAR, --flag)`` and its help. Append
-    it to a docstring with :func:`with_option_help`, which evens out the indentation.
+    One entry per option: ``name : type, default D``, then its help, what None means, its
+    environment variable and its flag. Append it to a docstring with :func:`with_option_help`,
+    which evens out the indentation.
     """
     chosen = [OPTIONS[name] for name in (OPTIONS if names is None else names)]
     lines = [title, "-" * len(title)]
@@ -410,10 +409,15 @@ def option_help(names: Iterable[str] | None = None, *, title: str = "Options") -
         )
         lines.append("")
     for option in chosen:
-        where = [*option.env, *(option.cli.flags if option.cli else ())]
-        head = f"{option.name} : {option.type}, default {option.shown_default()}"
-        lines.append(head + (f" ({', '.join(where)})" if where else ""))
-        lines += textwrap.wrap(option.help, 96, initial_indent="    ", subsequent_indent="    ")
+        text = option.help
+        if option.default is None and option.unset is not None:
+            text += f" None: {option.unset}."
+        if option.env:
+            text += f" Environment: {', '.join(option.env)}."
+        if option.cli is not None:
+            text += f" Command line: {', '.join(option.cli.flags)}."
+        lines.append(f"{option.name} : {option.type}, default {option.shown_default()}")
+        lines += textwrap.wrap(text, 96, initial_indent="    ", subsequent_indent="    ")
     return "\n".join(lines) + "\n"
 
 
