@@ -2,31 +2,27 @@
 
 Derived from :data:`OPTIONS`: the defaults of :class:`~asa_bulk._settings.Settings` (and of
 the retry policy), :data:`ENV_NAMES`, how ``parse_setting``/``resolve_settings`` parse and check
-each value, the flags of ``asa-bulk products`` and their help, and :func:`option_help`, the
-options' section of a docstring. Tests check the README's configuration table and the public
-signatures against the same declarations.
+each value, the flags of ``asa-bulk products`` and their help (``cli/_parser.py``), and the
+options' section of a docstring (``_optiondocs.option_help``). Tests hold the README's
+configuration table and the public signatures to the same declarations.
 """
 
 from __future__ import annotations
 
-import textwrap
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, Final, Literal
+from collections.abc import Mapping
+from typing import Any, Final
 
 from ._baseurl import DEFAULT_BASE_URL, check_base_url
 from ._envfile import DEFAULT_ENV_FILE
 from ._keys import ENV_KEY, ENV_KEYS
 from ._marketplaces import normalize_country, normalize_domain, normalize_language
+from ._option import Flag, Option
 from ._values import (
-    Check,
-    Parse,
     flag,
     one_of,
     parse_bool,
     parse_float,
     parse_int,
-    parse_text,
     real,
     whole,
 )
@@ -38,65 +34,6 @@ DEFAULT_CONCURRENCY: Final = 10
 DEFAULT_RPS: Final = 2.0
 
 AUTH_MODES: Final = ("bearer", "query")
-
-#: ``normalize(value, settings)``: run when the settings are built, after every value's check,
-#: in declaration order; ``settings`` holds the values checked so far (a rule across options,
-#: such as base_url's on allow_insecure_http, reads them there).
-Normalize = Callable[[Any, Any], Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Flag:
-    """How an option is spelled on ``asa-bulk products``.
-
-    ``action``: ``value`` takes an argument (text; an option with a parser other than plain
-    text is parsed and checked like its variable), ``switch`` is a store-true flag, ``on_off``
-    is a pair of flags (``flags[0]`` sets True, ``flags[1]`` False). ``help`` replaces the
-    option's own when the flag means something else (``--keys-env`` names a variable).
-    """
-
-    flags: tuple[str, ...]
-    group: Literal["service", "limits", "run"]
-    metavar: str | None = None
-    action: Literal["value", "switch", "on_off"] = "value"
-    help: str | None = None
-    off_help: str | None = None  # the second flag of an on_off pair
-
-    @property
-    def dest(self) -> str:
-        """The attribute of the parsed arguments, argparse's name for the first flag."""
-        return self.flags[0].lstrip("-").replace("-", "_")
-
-
-@dataclass(frozen=True, slots=True)
-class Option:
-    """One option of ``fetch_products`` (and of the Client): the one definition of it.
-
-    ``type`` is the value's type as a signature spells it, without the ``| None`` of "unset".
-    A ``setting`` is a field of ``Settings``: left at None, it is read from its variable
-    (``env[0]``), then the env file, then ``default``; ``unset`` says what None means when that
-    is the default. ``check`` validates (and converts) a value from any source, ``parse`` turns
-    a variable's or a flag's text into one, ``normalize`` runs when the settings are built.
-    ``testing`` marks a knob for tests: it needs no flag.
-    """
-
-    name: str
-    type: str
-    default: Any
-    help: str
-    env: tuple[str, ...] = ()
-    setting: bool = False
-    check: Check | None = None
-    parse: Parse = parse_text
-    normalize: Normalize | None = None
-    choices: tuple[str, ...] | None = None
-    cli: Flag | None = None
-    unset: str | None = None
-    testing: bool = False
-
-    def shown_default(self) -> str:
-        """The default as code would write it (``'.env'``, not the sentinel's type)."""
-        return repr(str(self.default) if self.default is DEFAULT_ENV_FILE else self.default)
 
 
 def _min1(name: str, value: object) -> int:
@@ -390,39 +327,3 @@ SETTING_NAMES: Final = tuple(option.name for option in SETTINGS)
 ENV_NAMES: Final = {option.name: option.env[0] for option in SETTINGS}
 #: Option name -> default: the only place a default is written.
 DEFAULTS: Final[Mapping[str, Any]] = {option.name: option.default for option in _DECLARED}
-
-
-def option_help(names: Iterable[str] | None = None, *, title: str = "Options") -> str:
-    """The options ``names`` (all by default) as a numpydoc-style docstring section.
-
-    One entry per option: ``name : type, default D``, then its help, what None means, its
-    environment variable and its flag. Append it to a docstring with :func:`with_option_help`,
-    which evens out the indentation.
-    """
-    chosen = [OPTIONS[name] for name in (OPTIONS if names is None else names)]
-    lines = [title, "-" * len(title)]
-    if any(option.setting for option in chosen):
-        lines += textwrap.wrap(
-            "A setting left at None is read from its ASA_* variable, then from the same "
-            "variable in env_file, then takes its default.",
-            96,
-        )
-        lines.append("")
-    for option in chosen:
-        text = option.help
-        if option.default is None and option.unset is not None:
-            text += f" None: {option.unset}."
-        if option.env:
-            text += f" Environment: {', '.join(option.env)}."
-        if option.cli is not None:
-            text += f" Command line: {', '.join(option.cli.flags)}."
-        lines.append(f"{option.name} : {option.type}, default {option.shown_default()}")
-        lines += textwrap.wrap(text, 96, initial_indent="    ", subsequent_indent="    ")
-    return "\n".join(lines) + "\n"
-
-
-def with_option_help(doc: str | None, names: Iterable[str] | None = None) -> str:
-    """``doc`` (a docstring, indented or not) followed by :func:`option_help` of ``names``."""
-    import inspect
-
-    return inspect.cleandoc(doc or "") + "\n\n" + option_help(names)

@@ -14,15 +14,9 @@ from option_checks import assert_signature_covers_options, signature_problems
 
 from asa_bulk import fetch_products
 from asa_bulk._errors import ConfigError
-from asa_bulk._options import (
-    DEFAULTS,
-    OPTIONS,
-    SETTINGS,
-    Flag,
-    Option,
-    option_help,
-    with_option_help,
-)
+from asa_bulk._option import Flag, Option
+from asa_bulk._optiondocs import option_help, with_option_help
+from asa_bulk._options import DEFAULTS, OPTIONS, SETTINGS
 from asa_bulk._policy import RetryPolicy
 from asa_bulk._settings import AuthMode, Settings, resolve_settings
 from asa_bulk._values import parse_text

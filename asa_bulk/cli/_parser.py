@@ -16,7 +16,8 @@ from collections.abc import Callable
 from typing import Final
 
 from asa_bulk import __version__
-from asa_bulk._options import OPTIONS, Flag, Option
+from asa_bulk._option import Flag, Option
+from asa_bulk._options import OPTIONS
 
 INPUT_FORMATS: Final = ("txt", "csv", "tsv", "jsonl", "parquet")
 
