@@ -14,6 +14,8 @@ import random
 from dataclasses import dataclass
 from typing import Final
 
+from ._options import DEFAULTS
+
 
 class Action(enum.Enum):
     """What the runner does with an answer."""
@@ -96,14 +98,14 @@ class RetryPolicy:
     1.0 against the real service; tests and the sandbox demo scale it down.
     """
 
-    max_attempts: int = 4
+    max_attempts: int = DEFAULTS["max_attempts"]
     max_throttles: int = 20
-    max_item_seconds: float = 600.0
-    max_wait: float = 300.0
+    max_item_seconds: float = DEFAULTS["max_item_seconds"]
+    max_wait: float = DEFAULTS["max_wait"]
     base_delay: float = 1.0
     max_delay: float = 120.0
     jitter: float = 0.25
-    delay_scale: float = 1.0
+    delay_scale: float = DEFAULTS["retry_delay_scale"]
 
     def backoff(self, failures: int, floor: float, rng: random.Random) -> float:
         """Seconds to wait before retry number ``failures`` (1-based)."""

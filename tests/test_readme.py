@@ -29,15 +29,14 @@ import subprocess
 import sys
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from asa_bulk import fetch_products
+from asa_bulk._options import OPTIONS
 from asa_bulk._policy import RULES, Action
-from asa_bulk._settings import ENV_NAMES, Settings
 from asa_bulk._summary import STATUSES
 from asa_bulk.cli._parser import EXIT_CODES, LAZY_COMMANDS, build_lazy_parser, build_parser
 from asa_bulk.sandbox import make_test_keys, serve_in_thread
@@ -336,28 +335,20 @@ def codes(cell: str) -> list[str]:
     return re.findall(r"`([^`]+)`", cell)
 
 
-def test_configuration_table_matches_the_code() -> None:
+def test_configuration_table_matches_the_declared_options() -> None:
     header, *rows = table_after("## Configuration")
     assert header[:4] == ["Option", "Environment variable", "Command line", "Default"]
-    signature = inspect.signature(fetch_products)
-    options = [name for name, p in signature.parameters.items() if p.kind is p.KEYWORD_ONLY]
     table = {codes(row[0])[0]: row for row in rows}
-    assert list(table) == options, "the table lists fetch_products' options in order"
-    settings_defaults = {f.name: f.default for f in fields(Settings)}
+    assert list(table) == list(OPTIONS), "one row per declared option, in declaration order"
     products = build_parser()._subparsers._group_actions[0].choices["products"]  # type: ignore[union-attr]
     flags = {flag for action in products._actions for flag in action.option_strings}
     for name, (_, env_cell, cli_cell, default_cell, *_) in table.items():
-        env = codes(env_cell)
-        if name == "keys":
-            assert env == ["ASA_API_KEYS", "ASA_API_KEY"]
-        else:
-            assert env == ([ENV_NAMES[name]] if name in ENV_NAMES else []), name
-        for flag in re.findall(r"--[\w-]+", cli_cell):
-            assert flag in flags, f"{name}: no CLI flag {flag}"
-        default = signature.parameters[name].default
-        if default is None and name in settings_defaults:
-            default = settings_defaults[name]
-        assert ast.literal_eval(codes(default_cell)[0]) == default, name
+        option = OPTIONS[name]
+        assert codes(env_cell) == list(option.env), name
+        shown = re.findall(r"--[\w-]+", cli_cell)
+        assert shown == list(option.cli.flags if option.cli else ()), name
+        assert set(shown) <= flags, f"{name}: the command has no {shown}"
+        assert ast.literal_eval(codes(default_cell)[0]) == option.default, name
 
 
 def test_retry_table_matches_the_rules() -> None:

@@ -1,9 +1,11 @@
 """The argument parser: ``asa-bulk products|sandbox|demo``.
 
-Options of ``products`` keep the library's names; an option left out is passed as None so the
-engine resolves it (flag > ``ASA_*`` environment > ``--env-file`` > default). Numeric flags are
-kept as text here: ``_settings.parse_setting`` parses and checks them like their ``ASA_*``
-variables, so both get the same checks and a bad value is one line on stderr.
+The flags of the library's options come from their declarations in ``_options`` (spelling,
+metavar, help, variable, default); only the command's own flags (input, output, snapshot,
+report) are written here. A setting's flag left out is None, so the engine resolves it (flag >
+``ASA_*`` environment > ``--env-file`` > default). Numeric flags are kept as text here:
+``_settings.parse_setting`` parses and checks them like their ``ASA_*`` variables, so both get
+the same checks and a bad value is one line on stderr.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from collections.abc import Callable
 from typing import Final
 
 from asa_bulk import __version__
-from asa_bulk._envfile import DEFAULT_ENV_FILE
+from asa_bulk._option import Flag, Option
+from asa_bulk._options import OPTIONS
 
 INPUT_FORMATS: Final = ("txt", "csv", "tsv", "jsonl", "parquet")
 
@@ -49,6 +52,42 @@ _EPILOG = "exit codes:\n" + "\n".join(
     textwrap.fill(meaning, 96, initial_indent=f"  {code:>3}  ", subsequent_indent=" " * 7)
     for code, meaning in EXIT_CODES.items()
 )
+
+
+def _flag_help(option: Option, flag: Flag) -> str:
+    """The option's help for ``--help``: a setting's names its variable and default."""
+    text = flag.help or option.help.rstrip(".")
+    if text[1:2].islower():  # a sentence in the docs, argparse's lower case here ("API" stays)
+        text = text[0].lower() + text[1:]
+    if not option.setting:
+        return text
+    if option.default is None:
+        default = f"unset: {option.unset}" if option.unset else "unset"
+    else:
+        default = f"default {option.default}"
+    return f"{text} ({option.env[0]}; {default})"
+
+
+def _add_option_flag(group: argparse._ArgumentGroup, option: Option, flag: Flag) -> None:
+    """``flag`` of ``option``. Left out, a setting's flag is None, so that the engine reads the
+    variable; a value with a parser stays text here (``_engine_options`` parses it)."""
+    help_text = _flag_help(option, flag)
+    if flag.action == "on_off":
+        pair = group.add_mutually_exclusive_group()
+        on, off = flag.flags
+        pair.add_argument(on, dest=flag.dest, action="store_true", default=None, help=help_text)
+        pair.add_argument(off, dest=flag.dest, action="store_false", help=flag.off_help)
+    elif flag.action == "switch":
+        default = None if option.setting else option.default
+        group.add_argument(*flag.flags, action="store_true", default=default, help=help_text)
+    else:
+        group.add_argument(
+            *flag.flags,
+            metavar=flag.metavar,
+            choices=option.choices,
+            default=None if option.setting else option.default,
+            help=help_text,
+        )
 
 
 def _add_products(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -87,80 +126,15 @@ def _add_products(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "(stdin default: guessed from the first line)",
     )
 
-    api = p.add_argument_group("service and keys (unset: ASA_* environment, then .env)")
-    api.add_argument(
-        "--keys-env",
-        metavar="NAME",
-        default=None,
-        help="read the API keys (comma/space separated) from environment variable NAME "
-        "(or NAME in the env file) instead of ASA_API_KEYS/ASA_API_KEY",
-    )
-    api.add_argument(
-        "--env-file",
-        metavar="PATH",
-        default=DEFAULT_ENV_FILE,
-        help="dotenv file of keys and settings; default: .env if present (a PATH given must exist)",
-    )
-    api.add_argument("--base-url", default=None, help="API root (ASA_BASE_URL)")
-    api.add_argument("--auth", choices=("bearer", "query"), default=None, help="(ASA_AUTH)")
-    api.add_argument(
-        "--allow-insecure-http",
-        action="store_true",
-        default=None,
-        help="allow a plain http:// --base-url to a host other than this machine; the key "
-        "then crosses the network in clear text (ASA_ALLOW_INSECURE_HTTP)",
-    )
-    api.add_argument(
-        "--domain", default=None, help="default marketplace, e.g. com, de (ASA_DOMAIN)"
-    )
-    api.add_argument("--language", default=None, help="e.g. en_US (ASA_LANGUAGE)")
-    api.add_argument("--country", default=None, help="exit-IP country, e.g. DE (ASA_COUNTRY)")
-
-    lim = p.add_argument_group("limits")
-    lim.add_argument(
-        "--concurrency",
-        default=None,
-        help="requests in flight per key (ASA_CONCURRENCY; default adapts to the plan)",
-    )
-    lim.add_argument(
-        "--rps",
-        default=None,
-        help="requests per second per key (ASA_RPS; default adapts to the plan)",
-    )
-    lim.add_argument("--timeout", default=None, help="seconds per request (ASA_TIMEOUT)")
-    lim.add_argument(
-        "--max-attempts",
-        default=None,
-        help="attempts per item (ASA_MAX_ATTEMPTS)",
-    )
-    lim.add_argument(
-        "--max-wait",
-        default=None,
-        metavar="SECONDS",
-        help="longest single wait, a Retry-After or a backoff (ASA_MAX_WAIT; default 300)",
-    )
-    lim.add_argument(
-        "--max-credits",
-        default=None,
-        metavar="N",
-        help="never start a request that could bill past N credits (5 per product); "
-        "rows left are skipped/budget_exhausted (ASA_MAX_CREDITS)",
-    )
-
-    run = p.add_argument_group("run")
-    run.add_argument(
-        "--checkpoint",
-        metavar="PATH",
-        default=None,
-        help="SQLite file recording every finished item as it arrives; re-run with the same "
-        "PATH to resume (finished items are not sent, nor billed, again)",
-    )
-    run.add_argument(
-        "--allow-origin-change",
-        action="store_true",
-        help="resume a --checkpoint that was filled against another --base-url (refused by "
-        "default: its rows would pass as this service's)",
-    )
+    groups = {
+        "service": p.add_argument_group("service and keys (unset: ASA_* environment, then .env)"),
+        "limits": p.add_argument_group("limits"),
+        "run": p.add_argument_group("run"),
+    }
+    for option in OPTIONS.values():
+        if option.cli is not None:
+            _add_option_flag(groups[option.cli.group], option, option.cli)
+    run = groups["run"]
     run.add_argument(
         "--snapshot-dir",
         metavar="DIR",
@@ -181,16 +155,6 @@ def _add_products(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="validate the input and the keys' format, show counts and the worst-case credit "
         "cost; send nothing",
     )
-    run.add_argument("--raw", action="store_true", help="add a raw column with each JSON body")
-    bar = run.add_mutually_exclusive_group()
-    bar.add_argument(
-        "--progress",
-        dest="progress",
-        action="store_true",
-        default=None,
-        help="always draw the progress bar on stderr (default: only on a terminal)",
-    )
-    bar.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     run.add_argument(
         "-v", "--verbose", action="count", default=0, help="more log lines (-vv: debug)"
     )

@@ -25,7 +25,9 @@ import pandas as pd
 from asa_bulk._envfile import DEFAULT_ENV_FILE, read_env_file
 from asa_bulk._errors import AsaBulkError, ConfigError, NoKeysError
 from asa_bulk._keys import ApiKey, parse_keys, redact, resolve_keys
+from asa_bulk._options import SETTINGS
 from asa_bulk._settings import parse_setting, resolve_settings
+from asa_bulk._values import parse_text
 
 from ._dryrun import dry_run
 from ._keep import KeptResults
@@ -84,29 +86,19 @@ def _snapshot_day(text: str | None) -> date:
         raise ConfigError(f"--snapshot-date must be YYYY-MM-DD, got {text!r}") from None
 
 
-def _number(args: argparse.Namespace, name: str) -> Any:
-    """A numeric flag, parsed and checked like its ``ASA_*`` variable; None when not given."""
-    text = getattr(args, name)
-    flag = "--" + name.replace("_", "-")
-    return None if text is None else parse_setting(name, text, source=flag)
-
-
 def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The library options the user set; None leaves them to the environment / .env / defaults."""
-    return {
-        "base_url": args.base_url,
-        "domain": args.domain,
-        "language": args.language,
-        "country": args.country,
-        "concurrency": _number(args, "concurrency"),
-        "rps": _number(args, "rps"),
-        "timeout": _number(args, "timeout"),
-        "max_attempts": _number(args, "max_attempts"),
-        "max_wait": _number(args, "max_wait"),
-        "auth": args.auth,
-        "allow_insecure_http": args.allow_insecure_http,
-        "max_credits": _number(args, "max_credits"),
-    }
+    """The library settings the user set by flag; None leaves them to the environment / .env /
+    defaults. A flag whose value is not plain text (a number, say) is parsed and checked like
+    its ``ASA_*`` variable, so a bad one is one line naming the flag and the setting."""
+    options: dict[str, Any] = {}
+    for option in SETTINGS:
+        if option.cli is None:
+            continue  # a test knob: its variable only
+        value = getattr(args, option.cli.dest)
+        if isinstance(value, str) and option.parse is not parse_text:
+            value = parse_setting(option.name, value, source=option.cli.flags[0])
+        options[option.name] = value
+    return options
 
 
 def _space_needed(args: argparse.Namespace, rows: int) -> list[tuple[str, Path, int]]:
