@@ -17,6 +17,7 @@ from ._client import Client
 from ._envfile import DEFAULT_ENV_FILE
 from ._errors import RunStoppedWarning
 from ._keys import ApiKey
+from ._optiondocs import with_option_help
 
 if TYPE_CHECKING:
     from ._checkpoint import CheckpointStore
@@ -151,6 +152,7 @@ def _in_worker_thread(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
             raise
 
 
+fetch_products.__doc__ = with_option_help(fetch_products.__doc__)
 fetch_products_sync = _blocking(fetch_products)
 fetch_products_sync.__name__ = fetch_products_sync.__qualname__ = "fetch_products_sync"
 fetch_products_sync.__doc__ = """Blocking :func:`fetch_products`, with the same parameters.
@@ -158,3 +160,4 @@ fetch_products_sync.__doc__ = """Blocking :func:`fetch_products`, with the same 
 Inside a running event loop (Jupyter), the run goes to a worker thread with its own
 loop, so it works in a notebook cell without nest_asyncio; an interrupt (Ctrl-C, the
 notebook's stop button) cancels that run instead of orphaning it."""
+fetch_products_sync.__doc__ = with_option_help(fetch_products_sync.__doc__)

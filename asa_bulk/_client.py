@@ -26,6 +26,8 @@ from ._errors import ConfigError
 from ._inputs import input_index
 from ._keypool import KeyPool
 from ._keys import LIVE_PREFIX, REDACTOR, TEST_PREFIX, ApiKey, resolve_keys
+from ._optiondocs import with_option_help
+from ._options import OPTIONS, SETTING_NAMES
 from ._plan import IndexedStore, ResultIndex
 from ._policy import RetryPolicy
 from ._products import PRODUCTS
@@ -89,24 +91,9 @@ class Client:
         env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
+        given = locals()  # the parameters, by name: each setting is one of them
         self.settings: Settings = resolve_settings(
-            {
-                "base_url": base_url,
-                "domain": domain,
-                "language": language,
-                "country": country,
-                "concurrency": concurrency,
-                "rps": rps,
-                "timeout": timeout,
-                "max_attempts": max_attempts,
-                "max_item_seconds": max_item_seconds,
-                "max_wait": max_wait,
-                "auth": auth,
-                "allow_insecure_http": allow_insecure_http,
-                "max_credits": max_credits,
-                "retry_delay_scale": retry_delay_scale,
-            },
-            env_file=env_file,
+            {name: given[name] for name in SETTING_NAMES}, env_file=env_file
         )
         self.keys: list[ApiKey] = resolve_keys(keys, env_file=env_file)
         REDACTOR.add(self.keys)  # from here on, any text that might hold a key is masked
@@ -235,6 +222,11 @@ class Client:
         frame.attrs["run"] = stream.summary
         stream.warn_if_stopped(stacklevel=3)  # the line that called products() or fetch_products()
         return frame
+
+
+Client.__doc__ = with_option_help(
+    Client.__doc__, [name for name in OPTIONS if name not in ("raw", "stop")]
+)
 
 
 @dataclass

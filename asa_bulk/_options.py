@@ -314,8 +314,6 @@ _DECLARED: Final = (
         "Once set, nothing more is sent, the answers in flight are awaited and recorded, and "
         "the rest comes back skipped (interrupted).",
     ),
-    Option("clock", "Clock", None, "An injectable clock, for tests.", testing=True),
-    Option("seed", "int", None, "Seed of the retry jitter, for reproducible tests.", testing=True),
 )
 
 #: Every option by name, in the order of ``fetch_products``' signature.

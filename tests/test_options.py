@@ -12,6 +12,7 @@ from typing import Any, get_args
 import pytest
 from option_checks import assert_signature_covers_options, signature_problems
 
+import asa_bulk
 from asa_bulk import fetch_products
 from asa_bulk._errors import ConfigError
 from asa_bulk._option import Flag, Option
@@ -104,11 +105,8 @@ def test_only_test_knobs_go_without_a_flag_and_every_option_is_documented() -> N
         assert option.help.endswith("."), option.name
         if option.cli is None and option.setting:
             assert option.testing, option.name
-    assert {name for name, option in OPTIONS.items() if option.testing} == {
-        "retry_delay_scale",
-        "clock",
-        "seed",
-    }
+    # Clocks and seeds are not options at all: asa_bulk.testing.set_testing sets them.
+    assert {name for name, option in OPTIONS.items() if option.testing} == {"retry_delay_scale"}
 
 
 # -- the command line ---------------------------------------------------------------------------
@@ -184,7 +182,7 @@ def test_a_bad_numeric_flag_names_the_flag_and_the_setting(option: Option) -> No
 
 
 def test_option_help_renders_name_type_default_variable_flag_and_help() -> None:
-    text = option_help(["timeout", "concurrency", "clock"])
+    text = option_help(["timeout", "concurrency", "retry_delay_scale"])
     assert text.startswith("Options\n-------\nA setting left at None is read from its ASA_*")
     assert "\ntimeout : float, default 60.0\n    Seconds one request may take;" in text
     assert "Environment: ASA_TIMEOUT. Command line: --timeout. concurrency" in " ".join(
@@ -192,12 +190,12 @@ def test_option_help_renders_name_type_default_variable_flag_and_help() -> None:
     )
     assert "\nconcurrency : int, default None\n" in text
     assert "None: start at 10, the Free plan's," in text
-    assert "\nclock : Clock, default None\n    An injectable clock, for tests.\n" in text
+    assert "\nretry_delay_scale : float, default 1.0\n" in text
     assert "max_wait" not in text
     whole = option_help()
     assert all(f"\n{name} : " in whole for name in OPTIONS)
     assert all(len(line) <= 100 for line in whole.splitlines())
-    assert "A setting left at None" not in option_help(["clock"])
+    assert "A setting left at None" not in option_help(["raw"])
     with pytest.raises(KeyError):
         option_help(["no_such_option"])
 
@@ -216,6 +214,15 @@ def test_with_option_help_appends_evenly_to_an_indented_docstring() -> None:
 
 def test_fetch_products_takes_every_declared_option() -> None:
     assert_signature_covers_options(fetch_products)
+    assert_signature_covers_options(asa_bulk.fetch_products_sync)
+
+
+def test_the_client_takes_every_option_but_those_of_one_call() -> None:
+    # raw and stop belong to a call (Client.products/iter_products), not to the client.
+    assert_signature_covers_options(asa_bulk.Client, exclude=["raw", "stop"])
+    for method in (asa_bulk.Client.products, asa_bulk.Client.iter_products):
+        names = set(inspect.signature(method).parameters)
+        assert {"raw", "stop", "domain", "language", "country"} <= names
 
 
 def _changed(**parameters: inspect.Parameter | None) -> Any:
@@ -259,9 +266,9 @@ def test_the_signature_check_names_what_is_wrong(
 
 
 def test_the_signature_check_takes_exclusions_and_extras() -> None:
-    without_clock = _changed(clock=None, seed=None, bogus=_keyword("bogus", "int", 0))
-    assert_signature_covers_options(without_clock, exclude=["clock", "seed"], extra=["bogus"])
-    assert signature_problems(fetch_products, exclude=["clock"]) == [
-        "clock: excluded but in the signature"
+    without_stop = _changed(stop=None, bogus=_keyword("bogus", "int", 0))
+    assert_signature_covers_options(without_stop, exclude=["stop"], extra=["bogus"])
+    assert signature_problems(fetch_products, exclude=["stop"]) == [
+        "stop: excluded but in the signature"
     ]
     assert signature_problems(fetch_products, exclude=["nope"]) == ["exclude names no option: nope"]

@@ -11,7 +11,7 @@ from aioresponses import aioresponses
 from fakeapi import BASE, FakeApi
 
 import asa_bulk
-from asa_bulk import _api
+from asa_bulk import _client
 from asa_bulk._errors import ConfigError
 from asa_bulk._policy import RetryPolicy
 from asa_bulk._settings import Settings, resolve_settings
@@ -112,7 +112,7 @@ def test_max_wait_comes_from_its_variable_and_reaches_the_retry_policy(
         policies.append(RetryPolicy(**kwargs))
         return policies[-1]
 
-    monkeypatch.setattr(_api, "RetryPolicy", recording_policy)
+    monkeypatch.setattr(_client, "RetryPolicy", recording_policy)
     fake = FakeApi()
     with aioresponses() as mocked:
         fake.install(mocked)
