@@ -207,7 +207,7 @@ class Client:
 
     async def _collect(self, items: Any, **call: Any) -> pd.DataFrame:
         stream = self.iter_products(items, **call)
-        stream._warn = False
+        stream._quiet()
         try:
             chunks = [chunk async for chunk in stream]
         except asyncio.CancelledError:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -48,108 +48,48 @@ class ResultStream:
         chunk_rows: int,
         total: int | None,
         stop: asyncio.Event | None,
-        warn: bool = True,
     ) -> None:
-        self._client = client
-        self._endpoint = endpoint
-        self._rows = rows
-        self._raw = raw
-        self._chunk_rows = chunk_rows
-        self._total = total
-        self._stop = stop
-        self._warn = warn
-        self._chunks: AsyncIterator[pd.DataFrame] | None = None
-        #: The run summary (what ``df.attrs["run"]`` holds), once every chunk has been read.
-        self.summary: dict[str, Any] | None = None
-        self.stop_reason: str | None = None
-        self.stop_message: str | None = None
+        self._outcome = _Outcome()
+        # The generator holds the outcome, never the stream: dropping the stream (a `break`
+        # out of `async for`) then finalizes the generator at once, which stops the run.
+        self._chunks: AsyncGenerator[pd.DataFrame, None] = _run(
+            self._outcome, client, endpoint, rows, raw, chunk_rows, total, stop
+        )
+
+    @property
+    def summary(self) -> dict[str, Any] | None:
+        """The run summary (what ``df.attrs["run"]`` holds), once every chunk has been read."""
+        return self._outcome.summary
 
     def __aiter__(self) -> ResultStream:
         return self
 
     async def __anext__(self) -> pd.DataFrame:
-        if self._chunks is None:
-            self._chunks = self._run()
         return await anext(self._chunks)
 
     async def aclose(self) -> None:
         """Stop sending and await the answers in flight (idempotent)."""
-        if self._chunks is not None:
-            await self._chunks.aclose()  # type: ignore[attr-defined]
+        await self._chunks.aclose()
 
-    async def _run(self) -> AsyncIterator[pd.DataFrame]:
-        client, endpoint = self._client, self._endpoint
-        state = client._state()
-        started_at, started = datetime.now(timezone.utc), time.perf_counter()
-        ordered = OrderedRows(chunk_rows=self._chunk_rows)
-        bar = ProgressBar(enabled=client.progress, total=self._total, keys=len(state.pool.slots))
-        bar.attach(state.pool)
-        plan = Plan(
-            self._rows,
-            ordered=ordered,
-            flatten=lambda record: endpoint.compact(record, raw=self._raw),
-            empty=endpoint.empty,
-            index=state.index,
-            run=state.index.begin_run(),
-            window=2 * self._chunk_rows + 1024,
-            servable=state.servable,
-            on_progress=bar.advance,
-            index_has_bodies=getattr(state.index, "has_bodies", True),
-        )
-        runner = state.runner(plan.record)
-        task = asyncio.ensure_future(self._drive(runner, plan, ordered))
-        client._running.add(task)
-        watcher = _watch(self._stop, runner) if self._stop is not None else None
-        try:
-            while True:
-                if task.done() and not task.cancelled() and task.exception() is not None:
-                    break  # raised below
-                if ordered.ready.is_set():
-                    slots = ordered.take()
-                    if slots:
-                        runner.wake()  # the window has room again
-                        yield endpoint.build_chunk(slots, raw=self._raw)
-                        continue
-                    if ordered.closed:
-                        break
-                await _first(ordered.ready, task)
-            await task  # its error, if it failed
-            lost = ordered.unfinished()
-            if lost:
-                raise RuntimeError(
-                    f"bug: {len(lost)} input row(s) got no result (first: row "
-                    f"{lost[0].row.index + 1}); every row must have one"
-                )
-        except asyncio.CancelledError:
-            await _cancel(task)
-            raise
-        finally:
-            if not task.done():  # the caller stopped reading: stop buying
-                runner.request_stop("interrupted", "the caller stopped reading the results")
-                await _cancel(task, gently=True)
-            if watcher is not None:
-                watcher.cancel()
-            client._running.discard(task)
-            bar.close()
-        self.stop_reason, self.stop_message = runner.stop_reason, runner.stop_message
-        self.summary = build_summary(
-            status_counts=plan.status_counts,
-            unique_requests=plan.unique,
-            duplicates=plan.duplicates,
-            from_checkpoint=plan.from_checkpoint,
-            counters=runner.counters,
-            pool=state.pool,
-            stop_reason=runner.stop_reason,
-            stop_message=runner.stop_message,
-            started_at=started_at,
-            wall_seconds=time.perf_counter() - started,
-            base_url=client.settings.base_url,
-        )
-        if self._warn:
-            self.warn_if_stopped(stacklevel=3)
+    def _quiet(self) -> None:
+        """Leave the RunStoppedWarning to the caller (``products()`` warns at its caller)."""
+        self._outcome.warn = False
 
     def warn_if_stopped(self, *, stacklevel: int) -> None:
         """A :class:`RunStoppedWarning` when the run stopped before every row finished."""
+        self._outcome.warn_if_stopped(stacklevel=stacklevel + 1)
+
+
+class _Outcome:
+    """How a run ended: written by its generator, read through the stream."""
+
+    def __init__(self) -> None:
+        self.summary: dict[str, Any] | None = None
+        self.stop_reason: str | None = None
+        self.stop_message: str | None = None
+        self.warn = True
+
+    def warn_if_stopped(self, *, stacklevel: int) -> None:
         if self.stop_reason is None or self.summary is None:
             return
         skipped = self.summary["status_counts"]["skipped"]
@@ -161,13 +101,93 @@ class ResultStream:
             stacklevel=stacklevel + 1,
         )
 
-    @staticmethod
-    async def _drive(runner: Runner, plan: Plan, ordered: OrderedRows) -> None:
-        plan.is_draining = lambda: runner.stop_reason is not None
-        try:
-            await runner.run(plan.requests())
-        finally:
-            ordered.close()
+
+async def _run(
+    outcome: _Outcome,
+    client: Client,
+    endpoint: ProductEndpoint,
+    rows: Iterator[InputRow],
+    raw: bool,
+    chunk_rows: int,
+    total: int | None,
+    stop: asyncio.Event | None,
+) -> AsyncGenerator[pd.DataFrame, None]:
+    state = client._state()
+    started_at, started = datetime.now(timezone.utc), time.perf_counter()
+    ordered = OrderedRows(chunk_rows=chunk_rows)
+    bar = ProgressBar(enabled=client.progress, total=total, keys=len(state.pool.slots))
+    bar.attach(state.pool)
+    plan = Plan(
+        rows,
+        ordered=ordered,
+        flatten=lambda record: endpoint.compact(record, raw=raw),
+        empty=endpoint.empty,
+        index=state.index,
+        run=state.index.begin_run(),
+        window=2 * chunk_rows + 1024,
+        servable=state.servable,
+        on_progress=bar.advance,
+        index_has_bodies=getattr(state.index, "has_bodies", True),
+    )
+    runner = state.runner(plan.record)
+    task = asyncio.ensure_future(_drive(runner, plan, ordered))
+    client._running.add(task)
+    watcher = _watch(stop, runner) if stop is not None else None
+    try:
+        while True:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                break  # raised below
+            if ordered.ready.is_set():
+                slots = ordered.take()
+                if slots:
+                    runner.wake()  # the window has room again
+                    yield endpoint.build_chunk(slots, raw=raw)
+                    continue
+                if ordered.closed:
+                    break
+            await _first(ordered.ready, task)
+        await task  # its error, if it failed
+        lost = ordered.unfinished()
+        if lost:
+            raise RuntimeError(
+                f"bug: {len(lost)} input row(s) got no result (first: row "
+                f"{lost[0].row.index + 1}); every row must have one"
+            )
+    except asyncio.CancelledError:
+        await _cancel(task)
+        raise
+    finally:
+        if not task.done():  # the caller stopped reading: stop buying
+            runner.request_stop("interrupted", "the caller stopped reading the results")
+            await _cancel(task, gently=True)
+        if watcher is not None:
+            watcher.cancel()
+        client._running.discard(task)
+        bar.close()
+    outcome.stop_reason, outcome.stop_message = runner.stop_reason, runner.stop_message
+    outcome.summary = build_summary(
+        status_counts=plan.status_counts,
+        unique_requests=plan.unique,
+        duplicates=plan.duplicates,
+        from_checkpoint=plan.from_checkpoint,
+        counters=runner.counters,
+        pool=state.pool,
+        stop_reason=runner.stop_reason,
+        stop_message=runner.stop_message,
+        started_at=started_at,
+        wall_seconds=time.perf_counter() - started,
+        base_url=client.settings.base_url,
+    )
+    if outcome.warn:
+        outcome.warn_if_stopped(stacklevel=3)  # _run, __anext__, the caller's `async for`
+
+
+async def _drive(runner: Runner, plan: Plan, ordered: OrderedRows) -> None:
+    plan.is_draining = lambda: runner.stop_reason is not None
+    try:
+        await runner.run(plan.requests())
+    finally:
+        ordered.close()
 
 
 async def _first(event: asyncio.Event, task: asyncio.Future[None]) -> None:

@@ -191,3 +191,43 @@ async def test_fetch_products_still_warns_at_the_callers_line(api: FakeApi) -> N
         await fetch(api, ASINS[:3], keys=[KEY_A], max_credits=5)
     (warning,) = [w for w in caught if issubclass(w.category, asa_bulk.RunStoppedWarning)]
     assert Path(warning.filename).name == "fakeapi.py"  # the line that called fetch_products
+
+
+async def test_breaking_out_of_the_loop_stops_sending_without_aclose(
+    api: FakeApi, client: asa_bulk.Client
+) -> None:
+    items = [f"B{n:09d}" for n in range(3000)]
+    async for _ in client.iter_products(items, chunk_rows=10):
+        break  # the stream is dropped here; its generator is finalized, which stops the run
+    for _ in range(20):
+        await asyncio.sleep(0)
+    sent = len(api.calls)
+    for _ in range(200):
+        await asyncio.sleep(0)
+    assert len(api.calls) == sent < len(items)
+    assert not client._running  # nothing left running on the client
+
+
+async def test_closing_the_client_stops_a_stream_still_running(api: FakeApi) -> None:
+    items = [f"B{n:09d}" for n in range(3000)]
+    with set_testing(clock=api.clock, seed=0):
+        async with asa_bulk.Client(
+            keys=[KEY_A], base_url=BASE, progress=False, env_file=None
+        ) as client:
+            stream = client.iter_products(items, chunk_rows=10)
+            await anext(stream)
+    sent = len(api.calls)
+    for _ in range(100):
+        await asyncio.sleep(0)
+    assert len(api.calls) == sent < len(items)
+
+
+async def test_a_stream_that_stops_early_warns_at_the_readers_loop(api: FakeApi) -> None:
+    with set_testing(clock=api.clock, seed=0):
+        async with asa_bulk.Client(
+            keys=[KEY_A], base_url=BASE, progress=False, env_file=None, max_credits=5
+        ) as client:
+            with pytest.warns(asa_bulk.RunStoppedWarning) as caught:
+                async for _ in client.iter_products(ASINS[:3]):
+                    pass
+    assert Path(caught[0].filename).name == "test_client.py"
