@@ -83,13 +83,11 @@ class Plan:
         self.unique = 0
         self.duplicates = 0
         self.from_checkpoint = 0
-        #: True once the runner stops sending: the rest is only marked skipped, without pausing.
-        self.is_draining: Callable[[], bool] = lambda: False
 
     def requests(self) -> Iterator[Request | None]:
         """Yield each unique request still to be sent (or :data:`PAUSE`), reading lazily."""
         while True:
-            while self._ordered.backlog >= self._window and not self.is_draining():
+            while self._ordered.backlog >= self._window:
                 yield PAUSE
             block = list(itertools.islice(self._rows, BLOCK_ROWS))
             if not block:

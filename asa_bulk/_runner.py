@@ -116,6 +116,7 @@ class Runner:
         self.stop_message: str | None = None
         self._drain_on_cancel = drain_on_cancel
         self._interrupted = False  # a stop was asked for: a cancellation now abandons at once
+        self._skip_rest = True
         self._foreign_in_row = 0
         #: Items waiting for a retry or a key, by when they may go; and the same items by
         #: deadline, so expiry costs O(log n). Entries of items no longer waiting are dropped
@@ -159,7 +160,7 @@ class Runner:
                 raise
             if self._failure is not None:
                 raise self._failure
-            if self.stop_reason is not None:
+            if self.stop_reason is not None and self._skip_rest:
                 await self._skip_the_rest(source)
         finally:
             for task in self._tasks:
@@ -173,8 +174,15 @@ class Runner:
         """Look at the source again: a paused source may have room now."""
         self._wake.set()
 
-    def request_stop(self, reason: str, message: str | None = None) -> None:
-        """Send nothing more; the answers in flight are still awaited and recorded."""
+    def request_stop(
+        self, reason: str, message: str | None = None, *, skip_rest: bool = True
+    ) -> None:
+        """Send nothing more; the answers in flight are still awaited and recorded.
+
+        The requests left then become ``skipped`` records, unless ``skip_rest`` is False (no
+        one reads them: the rest of the input is not even read).
+        """
+        self._skip_rest = self._skip_rest and skip_rest
         self._interrupted = self._interrupted or reason == "interrupted"
         self._halt(reason, message)
         self._wake.set()
@@ -492,7 +500,10 @@ class Runner:
             source = itertools.chain([self._lookahead], source)
             self._lookahead = None
         for count, request in enumerate(source, 1):
-            if request is not None:  # None: a paused source; it does not pause once stopped
-                self._emit(ResultRecord(request, "skipped", error=reason, error_message=message))
+            if request is None:  # a paused source: its reader has a window of rows to take
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            self._emit(ResultRecord(request, "skipped", error=reason, error_message=message))
             if count % 1000 == 0:
                 await asyncio.sleep(0)  # a million rows left: stay responsive to a second Ctrl-C

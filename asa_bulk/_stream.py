@@ -158,7 +158,9 @@ async def _run(
         raise
     finally:
         if not task.done():  # the caller stopped reading: stop buying
-            runner.request_stop("interrupted", "the caller stopped reading the results")
+            runner.request_stop(
+                "interrupted", "the caller stopped reading the results", skip_rest=False
+            )
             await _cancel(task, gently=True)
         if watcher is not None:
             watcher.cancel()
@@ -183,7 +185,6 @@ async def _run(
 
 
 async def _drive(runner: Runner, plan: Plan, ordered: OrderedRows) -> None:
-    plan.is_draining = lambda: runner.stop_reason is not None
     try:
         await runner.run(plan.requests())
     finally:

@@ -231,3 +231,46 @@ async def test_a_stream_that_stops_early_warns_at_the_readers_loop(api: FakeApi)
                 async for _ in client.iter_products(ASINS[:3]):
                     pass
     assert Path(caught[0].filename).name == "test_client.py"
+
+
+async def test_leaving_early_does_not_read_the_rest_of_the_input(
+    api: FakeApi, client: asa_bulk.Client
+) -> None:
+    read = 0
+
+    def items() -> Iterator[str]:
+        nonlocal read
+        for n in range(100_000):
+            read += 1
+            yield f"B{n:09d}"
+
+    stream = client.iter_products(items(), chunk_rows=10)
+    await anext(stream)
+    await stream.aclose()
+    assert read < 5_000  # not a skipped row built for each of the 100,000
+
+
+async def test_rows_skipped_after_a_stop_still_wait_for_a_slow_reader(
+    api: FakeApi, client: asa_bulk.Client
+) -> None:
+    read = 0
+
+    def items() -> Iterator[str]:
+        nonlocal read
+        for n in range(50_000):
+            read += 1
+            yield f"B{n:09d}"
+
+    stop = asyncio.Event()
+    stop.set()  # nothing is sent: every row is skipped
+    stream = client.iter_products(items(), chunk_rows=100, stop=stop)
+    first = await anext(stream)
+    for _ in range(200):
+        await asyncio.sleep(0)
+    # Read only as fast as chunks are taken, stop or no stop: a window, a block and a margin.
+    assert read <= 100 + (2 * 100 + 1024) + 512 + 1000
+    assert set(first["status"]) == {"skipped"}
+    with pytest.warns(asa_bulk.RunStoppedWarning, match="interrupted"):
+        rows = len(first) + sum([len(chunk) async for chunk in stream])
+    assert rows == read == 50_000
+    assert len(api.calls) == 0
