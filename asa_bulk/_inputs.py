@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import repeat
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -226,6 +227,7 @@ def _labels(items: object) -> pd.Index | None:
 
 
 _Cells = tuple[object, object, object, object]
+_SLICE_ROWS: Final = 65_536
 _FRAME_COLUMNS: Final = ("asin", "domain", "language", "country")
 
 
@@ -241,12 +243,18 @@ def _frame_cells(frame: pd.DataFrame) -> Iterator[_Cells]:
         raise InputError(
             f"the DataFrame has no 'asin' column; its columns are: {list(map(str, frame.columns))}"
         )
-    missing = [None] * len(frame)
 
     def col(name: str) -> Iterable[object]:
-        return frame[by_name[name]] if name in by_name else missing
+        return _cells_of(frame[by_name[name]]) if name in by_name else repeat(None, len(frame))
 
     return zip(*map(col, _FRAME_COLUMNS), strict=True)
+
+
+def _cells_of(column: pd.Series) -> Iterator[object]:
+    """A column's cells as Python values, a slice at a time: ``tolist`` is several times
+    faster than iterating an Arrow-backed column (pandas 3's default for text) cell by cell."""
+    for start in range(0, len(column), _SLICE_ROWS):
+        yield from column.iloc[start : start + _SLICE_ROWS].tolist()
 
 
 def _generate(

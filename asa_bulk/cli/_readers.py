@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import gzip
 import io
 import itertools
@@ -22,12 +23,14 @@ import json
 import re
 import sys
 import zlib
-from collections.abc import Iterable, Iterator
+from array import array
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, TypeAlias, cast
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from asa_bulk._errors import InputError
@@ -54,35 +57,172 @@ _GZIP_MAGIC: Final = b"\x1f\x8b"
 _PARQUET_MAGIC: Final = b"PAR1"
 # Read with errors="surrogateescape", a byte that is not UTF-8 becomes one of these.
 _NOT_UTF8: Final = re.compile("[\udc80-\udcff]")
+# Cells gathered as Python strings before they are packed into one compact text chunk.
+_PACK_ROWS: Final = 65_536
 
 
 @dataclass(frozen=True)
 class InputTable:
-    """What was read: the items and, per item, where it came from (for messages)."""
+    """What was read: the items and, per item, where it came from (for messages).
 
-    frame: pd.DataFrame  # columns: asin, then any of domain/language/country; object dtype
+    Held for the whole run, so it is compact: text columns are pandas' Arrow-backed strings
+    (Python ``str`` objects without pyarrow), line numbers one int64 array.
+    """
+
+    frame: pd.DataFrame  # columns: asin, then any of domain/language/country; 0..n-1 index
     source: str  # the path, or "stdin"
     format: str
-    lines: list[int] | None  # 1-based file line of each item (None: parquet)
+    lines: npt.NDArray[np.int64] | None  # 1-based file line of each item (None: parquet)
 
     def where(self, index: int) -> str:
         """``line 12`` (text formats) or ``row 12`` (parquet) for the item at ``index``."""
         if self.lines is not None:
-            return f"line {self.lines[index]}"
+            return f"line {int(self.lines[index])}"
         return f"row {index + 1}"
 
     def in_file_terms(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """``frame`` (the result for this table) with each local ``row N: ...`` message
-        starting with :meth:`where` instead, the place a user finds in the file."""
-        column = list(frame.columns).index("error_message")
+        """``frame`` (results for this table: the whole of them or a chunk, its index the input
+        positions) with each local ``row N: ...`` message starting with :meth:`where` instead,
+        the place a user finds in the file. Changed in place and returned."""
         messages = frame["error_message"]
         local = (frame["status"] == "invalid") & messages.notna()
-        for i in np.flatnonzero(local.to_numpy(dtype=bool, na_value=False)).tolist():
-            prefix = f"row {i + 1}: "  # what the library writes for the item at position i
+        rows = np.flatnonzero(local.to_numpy(dtype=bool, na_value=False))
+        if len(rows) == 0:
+            return frame
+        column = list(frame.columns).index("error_message")
+        positions = frame.index.to_numpy()[rows]
+        for i, position in zip(rows.tolist(), positions.tolist(), strict=True):
+            prefix = f"row {position + 1}: "  # what the library writes for the item there
             message = str(messages.iat[i])
             if message.startswith(prefix):  # a 400 invalid_params message is the API's own
-                frame.iat[i, column] = f"{self.where(i)}: {message[len(prefix) :]}"
+                frame.iat[i, column] = f"{self.where(position)}: {message[len(prefix) :]}"
         return frame
+
+
+class _Missing:
+    """A cell the row does not have (a short csv row, a key absent from a jsonl object)."""
+
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING: Final = _Missing()
+
+
+@functools.cache
+def _text_dtype() -> Any:
+    """pandas' string dtype with NaN for missing cells (what ``pd.read_csv`` gives in pandas 3),
+    Arrow-backed when pyarrow is installed."""
+    try:
+        import pyarrow  # noqa: F401
+
+        storage = "pyarrow"
+    except ImportError:
+        storage = "python"
+    try:
+        return pd.StringDtype(storage, na_value=np.nan)  # pandas >= 2.3
+    except TypeError:  # pragma: no cover - pandas 2.1/2.2
+        return pd.StringDtype("pyarrow_numpy") if storage == "pyarrow" else object
+
+
+class _Column:
+    """One column's cells in input order, packed every :data:`_PACK_ROWS` cells into compact
+    text: no Python object per row stays behind. A cell that is not text (jsonl: a number,
+    null, a list) turns the column into plain objects, typed as ``DataFrame.from_records``
+    types it, so such input reads exactly as it always did."""
+
+    __slots__ = ("_objects", "_packed", "_pending")
+
+    def __init__(self, missing: int = 0) -> None:
+        self._packed: list[pd.Series] = []
+        self._pending: list[str | None] = [None] * missing  # None: a missing cell
+        self._objects: list[Any] | None = None
+
+    def add(self, value: Any) -> None:
+        if self._objects is not None:
+            self._objects.append(value)
+        elif type(value) is str:
+            self._pending.append(value)
+            if len(self._pending) >= _PACK_ROWS:
+                self._pack()
+        elif value is _MISSING:
+            self._pending.append(None)
+        else:
+            cells: list[Any] = []
+            for part in self._packed:
+                cells.extend(part.tolist())
+            cells.extend(self._pending)
+            self._objects = [_MISSING if pd.isna(cell) else cell for cell in cells]
+            self._packed, self._pending = [], []
+            self._objects.append(value)
+
+    def _pack(self) -> None:
+        self._packed.append(pd.Series(pd.array(self._pending, dtype=_text_dtype())))
+        self._pending = []
+
+    def values(self) -> Any:
+        """The column: a Series of text, or an object array (mixed jsonl cells)."""
+        if self._objects is not None:
+            rows = [{} if cell is _MISSING else {"v": cell} for cell in self._objects]
+            return pd.DataFrame.from_records(rows)["v"].astype(object).to_numpy()
+        if self._pending or not self._packed:
+            self._pack()
+        if len(self._packed) == 1:
+            return self._packed[0]
+        return pd.concat(self._packed, ignore_index=True)  # Arrow chunks: no copy of the text
+
+
+@dataclass(frozen=True)
+class _FrameColumn:
+    """A column of a parquet input, as the cells it always gave."""
+
+    series: pd.Series
+
+    def values(self) -> Any:
+        return self.series.astype(object).to_numpy()
+
+
+def _wanted(names: Iterable[str], column: str | None) -> list[str]:
+    """The ``names`` that may be picked as the item column or a per-row column."""
+    wanted = [w.strip().lower() for w in (column or "asin", *ROW_COLUMNS)]
+    return [name for name in names if name.strip().lower() in wanted]
+
+
+@dataclass(frozen=True)
+class _Read:
+    """What a reader kept: the columns a frame of the whole file would have (``names``), the
+    cells of those that may be picked, and each row's line (``None`` for parquet)."""
+
+    format: str
+    lines: array[int] | None
+    names: list[str]
+    columns: Mapping[str, _Column | _FrameColumn]
+    rows: int = -1  # parquet: its row count (text formats count their lines)
+
+    def __len__(self) -> int:
+        return len(self.lines) if self.lines is not None else self.rows
+
+    def table(self, column: str | None, source: str) -> pd.DataFrame:
+        """Keep the item column (renamed ``asin``) and the per-row marketplace columns."""
+        wanted = column or "asin"
+        found = _pick(self.names, wanted)
+        if found is None:
+            hint = "" if column else " (name it with --column)"
+            raise InputError(
+                f"no column {wanted!r} in {source}{hint}; its columns are: "
+                + (", ".join(repr(name) for name in self.names) or "none")
+            )
+        out: pd.DataFrame = pd.DataFrame({"asin": self.columns[found].values()})
+        for extra in ROW_COLUMNS:
+            match = _pick(self.names, extra)
+            if match is not None and match != found:
+                out[extra] = self.columns[match].values()
+        return out
+
+    def line_numbers(self) -> npt.NDArray[np.int64] | None:
+        if self.lines is None:
+            return None
+        return np.frombuffer(self.lines, dtype=np.int64) if self.lines else np.empty(0, np.int64)
 
 
 def detect_format(path: str, explicit: str | None) -> str:
@@ -198,9 +338,9 @@ def _first_line(lines: Iterator[str]) -> tuple[str, Iterator[str]]:
     return "", iter(seen)
 
 
-def _read_txt(text: Iterable[str]) -> tuple[list[dict[str, Any]], list[int]]:
-    rows: list[dict[str, Any]] = []
-    lines: list[int] = []
+def _read_txt(text: Iterable[str]) -> _Read:
+    items = _Column()
+    lines = array("q")
     for number, line in enumerate(text, start=1):
         item = line.strip()
         if item.startswith("#"):
@@ -208,45 +348,59 @@ def _read_txt(text: Iterable[str]) -> tuple[list[dict[str, Any]], list[int]]:
         item = _unquote(item).strip()  # a one-column csv on stdin reads as txt: "" is no item
         if not item:
             continue
-        if not rows and item.lower() == "asin":  # a header line, as spreadsheets export
+        if not lines and item.lower() == "asin":  # a header line, as spreadsheets export
             continue
-        rows.append({"asin": item})
+        items.add(item)
         lines.append(number)
-    return rows, lines
+    return _Read("txt", lines, ["asin"], {"asin": items})
 
 
-def _read_delimited(
-    text: Iterator[str], fmt: str, column: str | None, source: str
-) -> tuple[list[dict[str, Any]], list[int]]:
+def _read_delimited(text: Iterator[str], fmt: str, column: str | None, source: str) -> _Read:
     header_line, text = _first_line(text)
     default = "\t" if fmt == "tsv" else ","
     sep = _separator(header_line, (column or "asin").strip().lower(), default) or default
     reader = csv.reader(text, dialect="excel-tab" if fmt == "tsv" else "excel", delimiter=sep)
+    lines = array("q")
     try:
         header = next((row for row in reader if any(cell.strip() for cell in row)), None)
         if header is None:
-            return [], []
+            return _Read(fmt, lines, [], {})
         names = [cell.strip() for cell in header]
-        rows: list[dict[str, Any]] = []
-        lines: list[int] = []
+        headerless = column is None and _headerless(names)
+        # The cells a row gives each wanted name: like dict(zip(names, row)), a short row has
+        # none past its end (NA) and a repeated name takes its last cell.
+        picked = {
+            name: [i for i in reversed(range(len(names))) if names[i] == name]
+            for name in ([names[0]] if headerless else _wanted(names, column))
+        }
+        columns = {name: _Column() for name in picked}
+        if headerless:  # a single column of bare ASINs: the "header" is the first item
+            columns[names[0]].add(names[0])
+            lines.append(1)
+        width = 0  # the longest row: a name past it is not a column at all
         start = reader.line_num
         for row in reader:
             if not any(cell.strip() for cell in row):
                 start = reader.line_num
                 continue  # blank line
-            # Short rows: missing cells are absent (NA); cells past the header are dropped.
-            rows.append(dict(zip(names, row, strict=False)))
-            lines.append(start + 1)
+            size = len(row)
+            width = max(width, size)
+            for name, positions in picked.items():
+                if positions[0] < size:  # the usual case: the row has the (last) cell
+                    columns[name].add(row[positions[0]])
+                else:
+                    at = next((i for i in positions if i < size), None)
+                    columns[name].add(_MISSING if at is None else row[at])
+            lines.append(start + 1)  # cells past the header are dropped
             start = reader.line_num
     except csv.Error as exc:
         raise InputError(
             f"{source} is malformed {fmt} near line {reader.line_num}: {exc}"
         ) from None
-    if column is None and _headerless(names):
-        # A single column of bare ASINs without a header: the "header" is the first item.
-        only = names[0]
-        return [{"asin": only}, *({"asin": row.get(only)} for row in rows)], [1, *lines]
-    return rows, lines
+    if headerless:
+        return _Read(fmt, lines, ["asin"], {"asin": columns[names[0]]})
+    present = [name for name in dict.fromkeys(names) if names.index(name) < width]
+    return _Read(fmt, lines, present, columns)
 
 
 def _headerless(names: list[str]) -> bool:
@@ -255,9 +409,10 @@ def _headerless(names: list[str]) -> bool:
     return bool(_LOOKS_LIKE_ITEM.search(names[0]))
 
 
-def _read_jsonl(text: Iterable[str], source: str) -> tuple[list[dict[str, Any]], list[int]]:
-    rows: list[dict[str, Any]] = []
-    lines: list[int] = []
+def _read_jsonl(text: Iterable[str], source: str, column: str | None) -> _Read:
+    keys: dict[str, None] = {}  # every key seen, in order: the columns a frame would have
+    columns: dict[str, _Column] = {}
+    lines = array("q")
     for number, line in enumerate(text, start=1):
         if not line.strip():
             continue
@@ -269,12 +424,21 @@ def _read_jsonl(text: Iterable[str], source: str) -> tuple[list[dict[str, Any]],
             raise InputError(f"{source} line {number} is not usable JSON: {exc}") from None
         except RecursionError:
             raise InputError(f"{source} line {number} is not JSON: nested too deeply") from None
-        rows.append(value if isinstance(value, dict) else {"asin": value})
+        row = value if isinstance(value, dict) else {"asin": value}
+        for key in row:
+            if key not in keys:
+                keys[key] = None
+                if _wanted([key], column):
+                    columns[key] = _Column(missing=len(lines))
+        for key, cells in columns.items():
+            cells.add(row.get(key, _MISSING))
         lines.append(number)
-    return rows, lines
+    if not keys:  # only {} objects: no cell at all, as empty as a blank file
+        lines = array("q")
+    return _Read("jsonl", lines, list(keys), columns)
 
 
-def _read_parquet(data: io.BufferedIOBase, source: str) -> pd.DataFrame:
+def _read_parquet(data: io.BufferedIOBase, source: str, column: str | None) -> _Read:
     try:
         import pyarrow  # noqa: F401  (only to give a clear error when it is missing)
     except ImportError:
@@ -285,7 +449,10 @@ def _read_parquet(data: io.BufferedIOBase, source: str) -> pd.DataFrame:
         frame: pd.DataFrame = pd.read_parquet(data)
     except Exception as exc:  # pyarrow raises several unrelated types for a bad file
         raise InputError(f"{source} is not a readable parquet file: {exc}") from None
-    return frame
+    names = [str(name) for name in frame.columns]
+    frame = frame.set_axis(names, axis=1).reset_index(drop=True)
+    columns = {name: _FrameColumn(frame[name]) for name in _wanted(names, column)}
+    return _Read("parquet", None, names, columns, rows=len(frame))
 
 
 def _pick(columns: list[str], wanted: str) -> str | None:
@@ -293,26 +460,6 @@ def _pick(columns: list[str], wanted: str) -> str | None:
         return wanted
     matches = [name for name in columns if name.strip().lower() == wanted.strip().lower()]
     return matches[0] if len(matches) == 1 else None
-
-
-def _select(frame: pd.DataFrame, column: str | None, source: str) -> pd.DataFrame:
-    """Keep the item column (renamed ``asin``) and the per-row marketplace columns."""
-    names = [str(name) for name in frame.columns]
-    frame = frame.set_axis(names, axis=1).reset_index(drop=True)
-    wanted = column or "asin"
-    found = _pick(names, wanted)
-    if found is None:
-        hint = "" if column else " (name it with --column)"
-        raise InputError(
-            f"no column {wanted!r} in {source}{hint}; its columns are: "
-            + (", ".join(repr(name) for name in names) or "none")
-        )
-    out: pd.DataFrame = pd.DataFrame({"asin": frame[found].astype(object).to_numpy()})
-    for extra in ROW_COLUMNS:
-        match = _pick(names, extra)
-        if match is not None and match != found:
-            out[extra] = frame[match].astype(object).to_numpy()
-    return out
 
 
 def read_input(
@@ -333,17 +480,17 @@ def read_input(
     fmt = None if path == "-" and input_format is None else detect_format(path, input_format)
     with _open_input(path, stdin) as (stream, compressed):
         try:
-            frame, fmt, lines = _read(stream, fmt, column, source, seekable=not compressed)
+            read = _read(stream, fmt, column, source, seekable=not compressed)
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
             raise InputError(
                 f"input {source} is not valid gzip (damaged or cut short): {exc}"
             ) from None
         except OSError as exc:
             raise InputError(f"cannot read input {source}: {exc.strerror or exc}") from None
-    if len(frame) == 0:
+    if len(read) == 0:
         raise InputError(f"input {source} is empty: no items to look up")
-    table = _select(frame, column, source) if fmt != "txt" else frame.astype(object)
-    return InputTable(frame=table, source=source, format=fmt, lines=lines)
+    table = read.table(column, source)
+    return InputTable(frame=table, source=source, format=read.format, lines=read.line_numbers())
 
 
 def _read(
@@ -353,13 +500,13 @@ def _read(
     source: str,
     *,
     seekable: bool,
-) -> tuple[pd.DataFrame, str, list[int] | None]:
+) -> _Read:
     if fmt is None and stream.peek(4).startswith(_PARQUET_MAGIC):
         fmt = "parquet"
     if fmt == "parquet":
         # pyarrow seeks to the footer: a plain file as it is, anything else from memory.
         data = stream if seekable and stream.seekable() else io.BytesIO(stream.read())
-        return _read_parquet(data, source), fmt, None
+        return _read_parquet(data, source, column)
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
     try:
         lines = _checked_lines(text, source)  # \n, \r\n or \r, kept for csv; BOM dropped
@@ -369,14 +516,9 @@ def _read(
         if fmt == "txt":
             if column is not None:
                 raise InputError("--column applies to csv, tsv, jsonl and parquet input, not txt")
-            rows, numbers = _read_txt(lines)
-        elif fmt == "jsonl":
-            rows, numbers = _read_jsonl(lines, source)
-        else:
-            rows, numbers = _read_delimited(lines, fmt, column, source)
+            return _read_txt(lines)
+        if fmt == "jsonl":
+            return _read_jsonl(lines, source, column)
+        return _read_delimited(lines, fmt, column, source)
     finally:
         text.detach()  # leave the stream to its owner (stdin is never closed)
-    frame = pd.DataFrame.from_records(rows) if rows else pd.DataFrame({"asin": []})
-    if not rows and fmt in ("csv", "tsv"):
-        frame = pd.DataFrame()
-    return frame, fmt, numbers

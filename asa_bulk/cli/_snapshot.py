@@ -8,23 +8,33 @@ newest row that has a final status (``ok``/``not_found``/``invalid``) — a late
 ``skipped`` attempt does not overwrite data already fetched that day. The merged file replaces
 the old one atomically (hidden temporary file, then rename), under a lock file so two pulls
 writing the same day do not lose each other's rows. Object columns are stored as JSON text
-(see ``_writers``). Rows without an ASIN (junk input) cannot be keyed and are left out.
+(see ``_parts``). Rows without an ASIN (junk input) cannot be keyed and are left out.
+
+A run feeds its rows as they arrive (:func:`open_snapshot`): they are spooled to a hidden
+parquet file in the day's folder (skipped by dataset readers), and the merge happens once, at
+:meth:`SnapshotParts.finish`. That merge still loads the day's earlier rows and this run's rows
+into memory (about the size of the day's data as a DataFrame); the run itself holds none.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from types import TracebackType
 from typing import Final
 
 import pandas as pd
 
+from asa_bulk._frame import empty_frame
 from asa_bulk._records import DONE_STATUSES
 
+from ._parts import OutputParts, open_parts
 from ._writers import atomic_write, flatten_for_files, require_pyarrow
 
 log = logging.getLogger("asa_bulk.cli")
@@ -74,22 +84,89 @@ def _ranked(frame: pd.DataFrame, start: int) -> pd.DataFrame:
     return out
 
 
+class SnapshotParts:
+    """This run's rows for one day's snapshot, spooled as they arrive; see the module docstring.
+
+    ``write(chunk)`` for each chunk of results, then ``finish()`` merges them into the day's
+    file and returns what it did. As a context manager, the spool is removed on the way out
+    whatever happens (an unfinished snapshot leaves the day's file as it was).
+    """
+
+    def __init__(
+        self, directory: str | Path, *, day: date, template: pd.DataFrame | None = None
+    ) -> None:
+        require_pyarrow("--snapshot-dir")
+        self._folder = partition_dir(directory, day)
+        self._folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=self._folder, prefix=".run-", suffix=".parquet")
+        os.close(fd)
+        self._spool_path = Path(name)  # hidden: pyarrow datasets and our glob skip it
+        if template is not None:
+            template = template.drop(columns=[PARTITION], errors="ignore")
+        self._spool: OutputParts = open_parts(self._spool_path, template)
+        self._started = template is not None
+        self.unkeyed = 0  #: rows left out so far because they have no ASIN
+
+    def write(self, chunk: pd.DataFrame) -> None:
+        """Spool ``chunk``'s keyed rows (its ``date`` column, if any, is the partition's)."""
+        fresh = chunk.drop(columns=[PARTITION], errors="ignore")
+        keyed = fresh["asin"].notna() & (fresh["asin"].astype("string").str.len() > 0)
+        keyed_rows = keyed.to_numpy(dtype=bool, na_value=False)
+        self.unkeyed += int((~keyed_rows).sum())
+        self._spool.write(fresh[keyed_rows])
+        self._started = True
+
+    def finish(self) -> SnapshotResult:
+        """Merge the spooled rows into the day's file (under its lock); the spool is dropped."""
+        try:
+            self._spool.commit()
+            fresh = pd.read_parquet(self._spool_path) if self._started else None
+            result = _merge(self._folder, fresh, self.unkeyed)
+        finally:
+            self._spool_path.unlink(missing_ok=True)
+        if self.unkeyed:
+            log.info("snapshot: %d row(s) without an ASIN left out", self.unkeyed)
+        return result
+
+    def abort(self) -> None:
+        """Drop the spool; the day's file is untouched (idempotent)."""
+        self._spool.abort()
+        self._spool_path.unlink(missing_ok=True)
+
+    def __enter__(self) -> SnapshotParts:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.abort()  # after finish() there is nothing left to remove
+
+
+def open_snapshot(directory: str | Path, *, day: date, raw: bool = False) -> SnapshotParts:
+    """A :class:`SnapshotParts` for the engine's chunks (columns of ``column_dtypes(raw=raw)``)."""
+    return SnapshotParts(directory, day=day, template=empty_frame(raw=raw))
+
+
 def write_snapshot(frame: pd.DataFrame, directory: str | Path, *, day: date) -> SnapshotResult:
     """Merge ``frame`` into ``directory``'s partition for ``day`` (see the module docstring)."""
-    require_pyarrow("--snapshot-dir")
-    folder = partition_dir(directory, day)
-    folder.mkdir(parents=True, exist_ok=True)
+    with SnapshotParts(directory, day=day) as snapshot:
+        snapshot.write(frame)
+        return snapshot.finish()
+
+
+def _merge(folder: Path, fresh: pd.DataFrame | None, unkeyed: int) -> SnapshotResult:
     target = folder / PART_NAME
-    fresh = frame.drop(columns=[PARTITION], errors="ignore")
-    keyed = fresh["asin"].notna() & (fresh["asin"].astype("string").str.len() > 0)
-    unkeyed = int((~keyed).sum())
-    fresh = fresh[keyed.to_numpy()]
     with _day_lock(folder):
         parts = sorted(folder.glob("part-*.parquet"))
         previous = [pd.read_parquet(part) for part in parts]
         n_old = sum(len(part) for part in previous)
         ranked = [_ranked(pd.concat(previous, ignore_index=True), 0)] if previous else []
-        combined = pd.concat([*ranked, _ranked(fresh, n_old)], ignore_index=True)
+        if fresh is not None:
+            ranked.append(_ranked(fresh, n_old))
+        combined = pd.concat(ranked, ignore_index=True)
         # Final statuses outrank failed/skipped; among equals the newest row wins.
         kept = combined.sort_values([_RANK, _SEQ], kind="stable").drop_duplicates(
             _key_columns(combined), keep="last"
@@ -101,6 +178,4 @@ def write_snapshot(frame: pd.DataFrame, directory: str | Path, *, day: date) -> 
         for part in parts:
             if part != target:
                 part.unlink(missing_ok=True)  # merged into part-0 above
-    if unkeyed:
-        log.info("snapshot: %d row(s) without an ASIN left out", unkeyed)
     return SnapshotResult(target, len(merged), len(merged) - kept_old, n_old - kept_old, unkeyed)

@@ -11,10 +11,12 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from asa_bulk._errors import InputError
+from asa_bulk.cli import _readers
 from asa_bulk.cli._readers import read_input, sniff_format
 
 
@@ -357,7 +359,11 @@ def test_stdin_reads_like_the_same_bytes_in_a_file(tmp_path: Path, case: str) ->
     assert not isinstance(from_stdin, str), from_stdin
     assert from_stdin.format == from_file.format
     pd.testing.assert_frame_equal(from_stdin.frame, from_file.frame)
-    assert from_stdin.lines == from_file.lines
+    if from_file.lines is None:
+        assert from_stdin.lines is None
+    else:
+        assert from_stdin.lines is not None
+        assert from_stdin.lines.tolist() == from_file.lines.tolist()
     assert '""' not in from_file.frame["asin"].tolist()
 
 
@@ -374,3 +380,69 @@ def test_a_jsonl_integer_past_pythons_digit_limit_is_an_input_error(tmp_path: Pa
     path.write_text('{"asin": ' + "9" * 5000 + "}\n")
     with pytest.raises(InputError, match="line 1 is not usable JSON"):
         read_input(str(path))
+
+
+# --- compact storage: what is held for the whole run ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [("in.txt", b"B000000001\nB000000002\n"), ("in.csv", b"asin,domain\nB000000001,de\n")],
+)
+def test_text_columns_and_line_numbers_are_compact(tmp_path: Path, name: str, data: bytes) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    table = read_input(str(path))
+    for column in table.frame.columns:
+        assert isinstance(table.frame[column].dtype, pd.StringDtype)  # no object per row
+    assert table.lines is not None
+    assert table.lines.dtype == np.int64
+
+
+@pytest.fixture
+def tiny_packs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pack text every 2 cells, so small inputs cross several packed chunks."""
+    monkeypatch.setattr(_readers, "_PACK_ROWS", 2)
+
+
+@pytest.mark.usefixtures("tiny_packs")
+def test_jsonl_cells_keep_their_json_types_after_packing(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text('"A"\n{"asin": "B"}\n"C"\n{"asin": 5}\n{"asin": null}\n{"domain": "de"}\n')
+    table = read_input(str(path))
+    # Text packed before the number turns back into the very cells a whole-file frame holds.
+    assert [repr(v) for v in table.frame["asin"]] == ["'A'", "'B'", "'C'", "5", "None", "nan"]
+    assert table.frame["domain"].tolist()[-1] == "de"
+    assert pd.isna(table.frame["domain"].iloc[0])  # a key that row does not have
+    assert table.lines is not None
+    assert table.lines.tolist() == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.usefixtures("tiny_packs")
+def test_csv_short_rows_and_repeated_names_read_like_one_dict_per_row(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text("asin,domain,asin,country\nA,de,B\nC\n\nD,fr,E\n")
+    table = read_input(str(path))
+    assert list(table.frame.columns) == ["asin", "domain"]  # no row reaches 'country'
+    assert asins(table.frame) == ["B", "C", "E"]  # a repeated name: its last cell the row has
+    assert [repr(v) for v in table.frame["domain"]] == ["'de'", "nan", "'fr'"]
+    assert [table.where(i) for i in range(3)] == ["line 2", "line 3", "line 5"]
+
+
+def test_in_file_terms_works_on_a_chunk_labelled_by_input_position(tmp_path: Path) -> None:
+    path = tmp_path / "in.txt"
+    path.write_text("# list\nB000000001\n\nbad\nB000000002\nworse\n")
+    table = read_input(str(path))
+    chunk = pd.DataFrame(
+        {
+            "status": pd.array(["invalid", "ok", "invalid"], dtype="string"),
+            "error_message": pd.array(
+                ["row 2: 'bad' is not an ASIN", None, "row 4: 'worse' is not an ASIN"],
+                dtype="string",
+            ),
+        },
+        index=pd.RangeIndex(1, 4),  # input positions 1..3 of 0..3
+    )
+    table.in_file_terms(chunk)
+    assert chunk["error_message"].tolist()[0] == "line 4: 'bad' is not an ASIN"
+    assert chunk["error_message"].tolist()[2] == "line 6: 'worse' is not an ASIN"

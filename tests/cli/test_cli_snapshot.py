@@ -7,13 +7,15 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
-from asa_bulk.cli._snapshot import write_snapshot
+from asa_bulk._frame import empty_frame
+from asa_bulk.cli._snapshot import SnapshotResult, open_snapshot, partition_dir, write_snapshot
 
 
 def pull(rows: list[tuple[str | None, str, str, str | None]]) -> pd.DataFrame:
     """(asin, domain, status, title) rows shaped like the engine's frame."""
-    return pd.DataFrame(
+    frame: pd.DataFrame = pd.DataFrame(
         {
             "asin": pd.array([r[0] for r in rows], dtype="string"),
             "domain": pd.array([r[1] for r in rows], dtype="string"),
@@ -23,6 +25,7 @@ def pull(rows: list[tuple[str | None, str, str, str | None]]) -> pd.DataFrame:
             "images": [[f"https://img/{r[0]}.jpg"] if r[3] else None for r in rows],
         }
     )
+    return frame
 
 
 DAY = date(2026, 5, 1)
@@ -84,3 +87,78 @@ def test_rows_without_an_asin_are_left_out(tmp_path: Path) -> None:
         day=DAY,
     )
     assert (result.rows, result.unkeyed) == (1, 2)
+
+
+def engine_frame(rows: list[tuple[str | None, str, str, str | None]]) -> pd.DataFrame:
+    """The same rows with every column and dtype of the engine's chunks."""
+    frame: pd.DataFrame = empty_frame().reindex(range(len(rows)))
+    small = pull(rows)
+    for name in small.columns:
+        frame[name] = small[name].to_numpy() if name == "images" else small[name]
+    return frame
+
+
+def fed_in_chunks(frame: pd.DataFrame, directory: Path, sizes: list[int]) -> SnapshotResult:
+    with open_snapshot(directory, day=DAY) as snapshot:
+        start = 0
+        for size in sizes:
+            snapshot.write(frame.iloc[start : start + size].set_axis(range(start, start + size)))
+            start += size
+        return snapshot.finish()
+
+
+def test_chunks_fed_as_they_arrive_make_the_same_day_file(tmp_path: Path) -> None:
+    earlier = engine_frame([("B1", "com", "ok", "v1"), ("B2", "com", "failed", None)])
+    later = engine_frame(
+        [
+            ("B1", "com", "ok", "v2"),
+            ("B2", "com", "ok", "v2"),
+            (None, "com", "invalid", None),
+            ("B3", "de", "skipped", None),
+            ("B1", "com", "ok", "v3"),
+        ]
+    )
+    results = []
+    for name, feed in [("whole", None), ("chunks", [2, 0, 1, 2])]:
+        directory = tmp_path / name
+        write_snapshot(earlier, directory, day=DAY)
+        result = (
+            write_snapshot(later, directory, day=DAY)
+            if feed is None
+            else fed_in_chunks(later, directory, feed)
+        )
+        results.append((result.rows, result.written, result.replaced, result.unkeyed))
+        files = sorted(p.name for p in partition_dir(directory, DAY).iterdir())
+        assert files == [".lock", "part-0.parquet"]  # no spool left behind
+    assert results[0] == results[1] == (3, 3, 2, 1)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "chunks"), pd.read_parquet(tmp_path / "whole")
+    )
+
+
+def test_readers_see_the_last_snapshot_until_the_run_finishes(tmp_path: Path) -> None:
+    write_snapshot(engine_frame([("B1", "com", "ok", "v1")]), tmp_path, day=DAY)
+    with open_snapshot(tmp_path, day=DAY) as snapshot:
+        snapshot.write(engine_frame([("B2", "com", "ok", "v2")]))
+        assert pd.read_parquet(tmp_path)["asin"].tolist() == ["B1"]  # the spool is hidden
+        result = snapshot.finish()
+    assert result.rows == 2
+    assert sorted(pd.read_parquet(tmp_path)["asin"]) == ["B1", "B2"]
+
+
+def test_a_failed_run_leaves_the_day_as_it_was(tmp_path: Path) -> None:
+    write_snapshot(engine_frame([("B1", "com", "ok", "v1")]), tmp_path, day=DAY)
+    before = (partition_dir(tmp_path, DAY) / "part-0.parquet").read_bytes()
+
+    def run() -> None:
+        with open_snapshot(tmp_path, day=DAY) as snapshot:
+            snapshot.write(engine_frame([("B1", "com", "ok", "v2")]))
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run()
+    assert (partition_dir(tmp_path, DAY) / "part-0.parquet").read_bytes() == before
+    assert sorted(p.name for p in partition_dir(tmp_path, DAY).iterdir()) == [
+        ".lock",
+        "part-0.parquet",
+    ]
