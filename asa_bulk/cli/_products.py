@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import sys
 import tempfile
 import warnings
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -38,17 +41,17 @@ from ._parser import (
     EXIT_SKIPPED,
     EXIT_USAGE,
 )
+from ._parts import open_output
 from ._readers import read_input
 from ._report import render_report, write_report
 from ._signals import GracefulStop, graceful_stop, interrupts_raise
-from ._snapshot import write_snapshot
+from ._snapshot import open_snapshot
 from ._space import BYTES_PER_ROW, check_free_space
 from ._writers import (
     check_writable_dir,
     check_writable_file,
     output_format,
     require_pyarrow,
-    write_output,
 )
 
 
@@ -167,17 +170,16 @@ async def run_products(args: argparse.Namespace) -> int:
     try:
         with graceful_stop() as stopping, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", asa_bulk.RunStoppedWarning)
-            frame: pd.DataFrame = await asa_bulk.fetch_products(
-                table.frame,
+            client = asa_bulk.Client(
                 keys=keys,
                 progress=progress,
-                raw=args.raw,
                 checkpoint=kept.store,
                 allow_origin_change=args.allow_origin_change,
                 env_file=args.env_file,
-                stop=stopping.event,
                 **options,
             )
+            async with client:
+                result = await write_results(args, table, client, stopping)
     except asyncio.CancelledError:
         kept.close()
         if stopping.signum is None:
@@ -198,61 +200,110 @@ async def run_products(args: argparse.Namespace) -> int:
         log.warning("%s", warning.message)
     with interrupts_raise() as interrupt:
         try:
-            return finish(args, table.in_file_terms(frame), kept, stopping)
+            return finish(args, result, kept, stopping)
         except KeyboardInterrupt:
             raise CommandAborted(
-                f"interrupted while writing the output; the results are kept in {kept.path} "
+                f"interrupted while writing the report; the results are kept in {kept.path} "
                 f"({kept.resume_hint()} to write them without paying again)",
                 interrupt.exit_code,
             ) from None
 
 
-def _exit_code(frame: pd.DataFrame, stopped: str | None, stopping: GracefulStop | None) -> int:
+@dataclass
+class RunResult:
+    """What the command needs once the run is over: its summary, counts and files."""
+
+    summary: dict[str, Any] = field(default_factory=dict)
+    rows: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    skipped_reasons: Counter[str] = field(default_factory=Counter)
+    snapshot: str | None = None
+    #: The file that could not be written, and why (the run stopped buying then).
+    write_error: tuple[str, OSError] | None = None
+
+
+async def write_results(
+    args: argparse.Namespace, table: Any, client: Any, stopping: GracefulStop
+) -> RunResult:
+    """Stream the run's chunks, in input order, into the output (and the snapshot) as they
+    come: nothing holds the whole result. A file that cannot be written stops the run (the
+    answers in flight are still checkpointed) instead of buying what could not be kept."""
+    result = RunResult()
+    stream = client.iter_products(table.frame, raw=args.raw, stop=stopping.event)
+    writing = f"the output {args.output or '(stdout)'}"
+    try:
+        with contextlib.ExitStack() as files:  # on any error, both files are dropped
+            out = files.enter_context(open_output(args.output, raw=args.raw))
+            snapshot = None
+            if args.snapshot_dir is not None:
+                day = _snapshot_day(args.snapshot_date)
+                snapshot = files.enter_context(
+                    open_snapshot(args.snapshot_dir, day=day, raw=args.raw)
+                )
+            async for chunk in stream:
+                chunk = table.in_file_terms(chunk)
+                _count(result, chunk)
+                writing = f"the output {args.output or '(stdout)'}"
+                out.write(chunk)
+                if snapshot is not None:
+                    writing = f"the snapshot in {args.snapshot_dir}"
+                    snapshot.write(chunk)
+            writing = f"the output {args.output or '(stdout)'}"
+            out.commit()
+            if snapshot is not None:
+                writing = f"the snapshot in {args.snapshot_dir}"
+                snap = snapshot.finish()
+                result.snapshot = (
+                    f"{snap.path} ({snap.rows} rows; {snap.written} from this run, "
+                    f"{snap.replaced} earlier rows of the day replaced)"
+                )
+    except OSError as exc:
+        result.write_error = (writing, exc)
+        await stream.aclose()  # stop buying: what is in flight still reaches the checkpoint
+    result.summary = stream.summary or {}
+    return result
+
+
+def _count(result: RunResult, chunk: pd.DataFrame) -> None:
+    statuses = chunk["status"]
+    result.rows += len(chunk)
+    result.statuses.update({str(k): int(v) for k, v in statuses.value_counts().items()})
+    skipped = chunk.loc[statuses == "skipped", "error"]
+    if len(skipped):
+        reasons = skipped.astype(object).fillna("None").value_counts()
+        result.skipped_reasons.update({str(k): int(v) for k, v in reasons.items()})
+
+
+def _exit_code(result: RunResult, stopping: GracefulStop | None) -> int:
     if stopping is not None and stopping.signum is not None:
         return stopping.exit_code
-    if stopped == "checkpoint_failed":
+    stopped = result.summary.get("stopped")
+    if result.write_error is not None or stopped == "checkpoint_failed":
         return EXIT_NOT_SAVED
-    statuses = frame["status"]
     # A budget or the workspace's credits running out is a plain stop (1), even before the
     # first product: 3 says the endpoint or the keys are broken.
     budget = stopped in ("budget_exhausted", "insufficient_credits")
-    if len(frame) and not budget and not statuses.isin(("ok", "not_found")).any():
+    succeeded = result.statuses["ok"] + result.statuses["not_found"]
+    if result.rows and not budget and not succeeded:
         return EXIT_NOTHING_SUCCEEDED
-    return EXIT_SKIPPED if (statuses == "skipped").any() else EXIT_OK
+    return EXIT_SKIPPED if result.statuses["skipped"] else EXIT_OK
 
 
 def finish(
     args: argparse.Namespace,
-    frame: pd.DataFrame,
+    result: RunResult,
     kept: KeptResults | None = None,
     stopping: GracefulStop | None = None,
 ) -> int:
-    """Write the output, snapshot and report; pick the exit code.
+    """Report the run and pick the exit code (the output and snapshot are written already).
 
-    When a file cannot be written (a full disk, say) the results stay in the checkpoint, one
-    line says where and how to write them without paying again, and the exit code is 4.
+    When a file could not be written (a full disk, say) the results stay in the checkpoint,
+    one line says where and how to write them without paying again, and the exit code is 4.
     """
-    summary = frame.attrs.get("run") or {}
-    code = _exit_code(frame, summary.get("stopped"), stopping)
-    extra: dict[str, Any] = {"input": args.input, "output": args.output or "stdout"}
-    writing = f"the output {args.output or '(stdout)'}"
-    try:
-        write_output(frame, args.output)
-        if args.snapshot_dir is not None:
-            writing = f"the snapshot in {args.snapshot_dir}"
-            snap = write_snapshot(frame, args.snapshot_dir, day=_snapshot_day(args.snapshot_date))
-            extra["snapshot"] = (
-                f"{snap.path} ({snap.rows} rows; {snap.written} from this run, "
-                f"{snap.replaced} earlier rows of the day replaced)"
-            )
-        extra["checkpoint"] = args.checkpoint
-        extra["exit_code"] = code
-        if not args.quiet:
-            print(render_report(summary, extra), file=sys.stderr, flush=True)
-        if args.report is not None:
-            writing = f"the report {args.report}"
-            write_report(args.report, json.loads(json.dumps(summary, default=str)), extra)
-    except OSError as exc:
+    summary = result.summary
+    code = _exit_code(result, stopping)
+    if result.write_error is not None:
+        writing, exc = result.write_error
         where = f"kept in {kept.path}" if kept is not None else "lost (no checkpoint)"
         hint = f": free some space and {kept.resume_hint()}" if kept is not None else ""
         log.error(
@@ -265,25 +316,41 @@ def finish(
             EXIT_NOT_SAVED,
         )
         return EXIT_NOT_SAVED
-    _explain(frame, summary, code, kept)
+    extra: dict[str, Any] = {"input": args.input, "output": args.output or "stdout"}
+    if result.snapshot is not None:
+        extra["snapshot"] = result.snapshot
+    extra["checkpoint"] = args.checkpoint
+    extra["exit_code"] = code
+    try:
+        if not args.quiet:
+            print(render_report(summary, extra), file=sys.stderr, flush=True)
+        if args.report is not None:
+            write_report(args.report, json.loads(json.dumps(summary, default=str)), extra)
+    except OSError as exc:
+        log.error(
+            "cannot write the report %s: %s; the output is complete: exit code %d",
+            args.report,
+            exc.strerror or exc,
+            EXIT_NOT_SAVED,
+        )
+        return EXIT_NOT_SAVED
+    _explain(result, code, kept)
     if kept is not None and code in (EXIT_OK, EXIT_SKIPPED, EXIT_NOTHING_SUCCEEDED):
         kept.discard()  # an automatic checkpoint has served its purpose
     return code
 
 
-def _explain(
-    frame: pd.DataFrame, summary: dict[str, Any], code: int, kept: KeptResults | None
-) -> None:
+def _explain(result: RunResult, code: int, kept: KeptResults | None) -> None:
     """The one warning line a scheduler's log needs when the exit code is not 0."""
-    statuses = frame["status"]
-    skipped = int((statuses == "skipped").sum())
-    done = len(frame) - skipped
+    summary, statuses = result.summary, result.statuses
+    skipped = statuses["skipped"]
+    done = result.rows - skipped
     hint = kept.resume_hint() if kept is not None else "re-run the same command"
     where = f" (kept in {kept.path})" if kept is not None else ""
     if summary.get("stopped") == "interrupted" or code >= 128:
         log.warning(
             "interrupted: %d of %d row(s) done%s; %s to fetch the other %d: exit code %d",
-            done, len(frame), where, hint, skipped, code,
+            done, result.rows, where, hint, skipped, code,
         )  # fmt: skip
     elif code == EXIT_NOT_SAVED:
         log.error(
@@ -293,10 +360,9 @@ def _explain(
             done, hint, skipped, code,
         )  # fmt: skip
     elif code == EXIT_NOTHING_SUCCEEDED:
-        counts = statuses.value_counts().to_dict()
-        why = ", ".join(f"{status}: {count}" for status, count in counts.items())
+        why = ", ".join(f"{status}: {count}" for status, count in statuses.most_common() if count)
         log.warning("no row succeeded (%s): exit code %d", why, code)
     elif skipped:
-        reasons = frame.loc[statuses == "skipped", "error"].value_counts(dropna=False)
-        why = ", ".join(f"{reason}: {count}" for reason, count in reasons.items())
+        reasons = result.skipped_reasons.most_common()
+        why = ", ".join(f"{reason}: {count}" for reason, count in reasons)
         log.warning("%d row(s) skipped (%s): exit code %d", skipped, why, code)

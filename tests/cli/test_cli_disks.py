@@ -120,7 +120,7 @@ def test_an_internal_error_has_its_own_exit_code(tmp_path: Path) -> None:
         "import asa_bulk.cli._products as p\n"
         "def broken(*a, **k):\n"
         "    raise TypeError('simulated bug')\n"
-        "p.write_output = broken\n"
+        "p.open_output = broken\n"
     )
     (tmp_path / "in.txt").write_text("B0TEST0001\n")
     with serve_in_thread(**sandbox_settings()) as sandbox:
