@@ -137,6 +137,7 @@ def test_scale_rows_are_sane(smoke_output: str) -> None:
             row = at_n[case]
             assert row["exit"] == "0", row
             assert _num(row["rows"]) == n, row
+            assert row["not_ok"] == "0", row
             assert _num(row["peak_rss_mb"]) > 0
             assert _num(row["cpu_per_item_us"]) > 0
         assert _num(at_n[scale.CLI_FRESH]["ck_kb_per_row"]) > 0
