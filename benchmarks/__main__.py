@@ -1,10 +1,12 @@
-"""``python -m benchmarks [--smoke] [--only NAME[,NAME]] [--big]``: run the suite, print markdown.
+"""``python -m benchmarks [--smoke] [--only NAME[,NAME]] [--big] [--sizes N[,N]]``: run the
+suite, print markdown.
 
 Benchmarks are scripts, not timed tests: targets are reported (``met`` column), never enforced,
 and the exit status is non-zero only when a benchmark crashed. ``--smoke`` runs every benchmark
 on tiny inputs in seconds (CI runs it so they don't rot; its figures mean nothing). ``--big``
-adds the 1,000,000-item CLI memory run (minutes). ``ASA_*`` variables are ignored so that a
-developer's own settings cannot pin the client.
+adds the 1,000,000-item CLI memory run (minutes). The scale suite runs 10k, 100k and 1M items
+(the 1M runs take many minutes; ``--sizes 10k,100k`` picks others). ``ASA_*`` variables are
+ignored so that a developer's own settings cannot pin the client.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from datetime import datetime, timezone
 from types import ModuleType
 from typing import Any
 
-from . import ceiling, memory, overhead, sdk, startup
+from . import ceiling, memory, overhead, scale, sdk, startup
 from ._common import machine_info, markdown_table
 
 SUITE: dict[str, ModuleType] = {
@@ -27,12 +29,37 @@ SUITE: dict[str, ModuleType] = {
     "sdk": sdk,
     "memory": memory,
     "startup": startup,
+    "scale": scale,
 }
 
+_SUFFIXES = {"k": 1_000, "m": 1_000_000}
 
-def _run_one(name: str, module: ModuleType, smoke: bool, big: bool) -> list[dict[str, Any]]:
+
+def parse_sizes(text: str) -> list[int]:
+    """``"10k,100k,1M"`` -> ``[10000, 100000, 1000000]`` (plain integers too)."""
+    sizes = []
+    for word in text.replace(" ", "").split(","):
+        factor = _SUFFIXES.get(word[-1:].lower(), 1)
+        digits = word[:-1] if factor != 1 else word
+        try:
+            n = int(float(digits) * factor)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"--sizes: {word!r} is not an item count (like 10000, 10k or 1M)"
+            ) from None
+        if n < 1:
+            raise argparse.ArgumentTypeError(f"--sizes: {word!r} is not a positive item count")
+        sizes.append(n)
+    return sizes
+
+
+def _run_one(
+    name: str, module: ModuleType, smoke: bool, big: bool, sizes: list[int] | None
+) -> list[dict[str, Any]]:
     if name == "memory":
         rows: list[dict[str, Any]] = module.run(smoke=smoke, big=big)
+    elif name == "scale":
+        rows = module.run(smoke=smoke, sizes=sizes)
     else:
         rows = module.run(smoke=smoke)
     return rows
@@ -45,6 +72,12 @@ def main(argv: list[str] | None = None) -> int:
         "--only", metavar="NAME", help=f"comma-separated subset of: {', '.join(SUITE)}"
     )
     parser.add_argument("--big", action="store_true", help="also the 1M-item memory run")
+    parser.add_argument(
+        "--sizes",
+        type=parse_sizes,
+        metavar="N[,N]",
+        help="item counts of the scale suite (default 10k,100k,1M; smoke 200,400)",
+    )
     args = parser.parse_args(argv)
     names = list(SUITE) if not args.only else [n.strip() for n in args.only.split(",")]
     unknown = [n for n in names if n not in SUITE]
@@ -68,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"## {module.TITLE}\n", flush=True)
         t0 = time.perf_counter()
         try:
-            rows = _run_one(name, module, args.smoke, args.big)
+            rows = _run_one(name, module, args.smoke, args.big, args.sizes)
         except Exception:
             failed.append(name)
             print(f"FAILED:\n\n```\n{traceback.format_exc()}```\n", flush=True)

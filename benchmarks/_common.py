@@ -1,4 +1,5 @@
-"""Shared helpers: machine facts, markdown tables, a sandbox in its own process, ASIN lists.
+"""Shared helpers: machine facts, markdown tables, a sandbox in its own process, ASIN lists,
+and measured child processes (peak RSS and CPU of their own).
 
 The sandbox always runs as a separate process (``python -m asa_bulk.sandbox``) so that its CPU
 never competes with the client under test for the GIL; its base URL is the last word of its
@@ -17,7 +18,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -236,3 +238,124 @@ def steady_rate(offsets: Sequence[float], low: float = 0.1, high: float = 0.9) -
     i, j = int(n * low), int(n * high) - 1
     span = offsets[j] - offsets[i]
     return (j - i) / span if span > 0 else None
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds (user + system) of process ``pid`` so far; None where /proc is missing."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def available_memory() -> float | None:
+    """MemAvailable in bytes (Linux), else None."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return float(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def memory_budget() -> float | None:
+    """80% of the memory available now (bytes), or None where unknown."""
+    available = available_memory()
+    return 0.8 * available if available is not None else None
+
+
+def file_bytes(path: Path) -> float | None:
+    """Bytes of a file plus its SQLite side files (``-wal``, ``-shm``), None if none exists."""
+    total = 0.0
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if p.exists():
+            total += p.stat().st_size
+    return total or None
+
+
+def remove_with_side_files(path: Path) -> None:
+    """Delete a file and its SQLite side files (large runs leave GBs behind otherwise)."""
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        p.unlink(missing_ok=True)
+
+
+#: Runs a command and prints ``[exit code, ru_maxrss, RSS when killed or 0, CPU s, wall s]`` as
+#: JSON. Peak RSS needs a small parent: Linux carries the forking process's RSS high-water mark
+#: into the child's ``ru_maxrss`` across exec, and a benchmark's own process may be hundreds of
+#: MB by then. The launcher also kills the child (SIGKILL) if its RSS passes the budget
+#: (argv[1], bytes; 0 = none), so a benchmark can never run a shared machine out of memory. It
+#: waits without reaping (``WNOWAIT``) while it watches, so the pid cannot be reused under the
+#: watcher. argv[2] and argv[3] receive the child's stdout and stderr.
+_LAUNCHER = """
+import json, os, signal, subprocess, sys, threading, time
+budget = float(sys.argv[1])
+killed = []
+done = threading.Event()
+def rss():
+    try:
+        with open(f"/proc/{child.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return float(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+def watch():
+    while not done.wait(0.2):
+        now = rss()
+        if now is not None and now > budget:
+            killed.append(now)
+            os.kill(child.pid, signal.SIGKILL)
+            return
+with open(sys.argv[2], "wb") as out, open(sys.argv[3], "wb") as err:
+    started = time.perf_counter()
+    child = subprocess.Popen(sys.argv[4:], stdout=out, stderr=err)
+    if budget > 0 and hasattr(os, "waitid"):
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
+        done.set()
+        watcher.join()
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - started
+child.returncode = os.waitstatus_to_exitcode(status)
+cpu = usage.ru_utime + usage.ru_stime
+print(json.dumps([child.returncode, usage.ru_maxrss, killed[0] if killed else 0, cpu, wall]))
+"""
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One measured child process: exit code, wall and CPU seconds (user + system), peak RSS
+    (bytes, its own ``ru_maxrss``), the RSS it was killed at (0: not killed), its stdout and
+    the tail of its stderr."""
+
+    exit: int
+    wall: float
+    cpu: float
+    rss: float
+    killed: float
+    stdout: str
+    stderr: str
+
+
+def measure_process(
+    cmd: Sequence[str], *, cwd: Path, env: Mapping[str, str], budget: float | None = None
+) -> Measured:
+    """Run ``cmd`` as a fresh child (through the small launcher above) and measure it.
+
+    ``budget``: kill the child above this RSS (bytes); default :func:`memory_budget`.
+    """
+    budget = memory_budget() if budget is None else budget
+    with tempfile.TemporaryDirectory(prefix="asa-bench-proc-") as tmp:
+        out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
+        launched = subprocess.run(
+            [sys.executable, "-c", _LAUNCHER, str(budget or 0.0), str(out), str(err), *cmd],
+            cwd=cwd, env=dict(env), stdout=subprocess.PIPE, text=True, check=True,
+        )  # fmt: skip
+        code, maxrss, killed, cpu, wall = json.loads(launched.stdout.strip().splitlines()[-1])
+        stdout = out.read_text(errors="replace")
+        stderr = err.read_text(errors="replace")[-3000:]
+    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB elsewhere
+    return Measured(code, wall, cpu, maxrss * scale, killed, stdout, stderr)

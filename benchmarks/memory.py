@@ -22,18 +22,24 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
 
 from . import frame_build
-from ._common import UNLIMITED, asins, keys, sandbox
+from ._common import (
+    UNLIMITED,
+    asins,
+    available_memory,
+    file_bytes,
+    keys,
+    measure_process,
+    remove_with_side_files,
+    sandbox,
+)
 
 TITLE = "4. Memory of the CLI with --checkpoint (zero latency) and DataFrame building"
 COLUMNS = (
@@ -43,46 +49,6 @@ COLUMNS = (
 )  # fmt: skip
 FRAME_TARGET = 50_000
 BASE_N = 100
-
-
-#: Runs the CLI and reports ``[exit code, ru_maxrss, RSS when killed or 0]`` as JSON. Peak RSS
-#: needs a small parent: Linux carries the forking process's RSS high-water mark into the
-#: child's ``ru_maxrss`` across exec, and this benchmark's own process may be hundreds of MB by
-#: now. The launcher also kills the CLI (SIGKILL) if its RSS passes the budget (argv[1], bytes;
-#: 0 = none), so a benchmark can never run a shared machine out of memory. It waits without
-#: reaping (``WNOWAIT``) while it watches, so the pid cannot be reused under the watcher.
-_LAUNCHER = """
-import json, os, signal, subprocess, sys, threading
-budget = float(sys.argv[1])
-child = subprocess.Popen(sys.argv[2:], stdout=subprocess.DEVNULL)
-killed = []
-done = threading.Event()
-def rss():
-    try:
-        with open(f"/proc/{child.pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return float(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-def watch():
-    while not done.wait(0.2):
-        now = rss()
-        if now is not None and now > budget:
-            killed.append(now)
-            os.kill(child.pid, signal.SIGKILL)
-            return
-if budget > 0 and hasattr(os, "waitid"):
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
-    done.set()
-    watcher.join()
-_, status, usage = os.wait4(child.pid, 0)
-child.returncode = os.waitstatus_to_exitcode(status)
-cpu = usage.ru_utime + usage.ru_stime
-print(json.dumps([child.returncode, usage.ru_maxrss, killed[0] if killed else 0, cpu]))
-"""
 
 
 def _run_cli(base_url: str, n: int, workdir: Path) -> dict[str, Any]:
@@ -97,56 +63,20 @@ def _run_cli(base_url: str, n: int, workdir: Path) -> dict[str, Any]:
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASA_")}
     env["ASA_API_KEYS"] = ",".join(keys(3))
-    budget = _memory_budget() or 0.0
-    err_path = workdir / f"stderr-{n}.txt"
-    started = time.perf_counter()
-    with err_path.open("w") as err:
-        launched = subprocess.run(
-            [sys.executable, "-c", _LAUNCHER, str(budget), *cli],
-            cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=err, text=True, check=True,
-        )  # fmt: skip
-    wall = time.perf_counter() - started
-    code, maxrss, killed, cpu = json.loads(launched.stdout.strip().splitlines()[-1])
-    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB elsewhere
-    stderr = err_path.read_text(errors="replace")[-2000:]
-    if killed:
-        stderr += f"\nkilled at {killed / 2**30:.1f} GiB RSS: over 80% of the available memory"
+    run = measure_process(cli, cwd=workdir, env=env)
+    stderr = run.stderr[-2000:]
+    if run.killed:
+        stderr += f"\nkilled at {run.killed / 2**30:.1f} GiB RSS: over 80% of the available memory"
     return {
-        "exit": code,
-        "wall": wall,
-        "rss": maxrss * scale,
-        "cpu": cpu,
-        "killed": bool(killed),
+        "exit": run.exit,
+        "wall": run.wall,
+        "rss": run.rss,
+        "cpu": run.cpu,
+        "killed": bool(run.killed),
         "out": out,
         "ck": ck,
         "stderr": stderr,
     }
-
-
-def _memory_budget() -> float | None:
-    """80% of the memory available now (bytes), or None where unknown."""
-    available = _available_memory()
-    return 0.8 * available if available is not None else None
-
-
-def _available_memory() -> float | None:
-    """MemAvailable in bytes (Linux), else None."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return float(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
-def _size(path: Path) -> float | None:
-    """Bytes of a file plus its SQLite side files, if any."""
-    total = 0.0
-    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-        if p.exists():
-            total += p.stat().st_size
-    return total or None
 
 
 def cli_rows(sizes: list[int], output_per_row: float | None) -> list[dict[str, Any]]:
@@ -161,7 +91,7 @@ def cli_rows(sizes: list[int], output_per_row: float | None) -> list[dict[str, A
         per_item: float | None = None
         for n in [BASE_N, *sizes]:
             projected = base["rss"] + (per_item or 0) * n
-            available = _available_memory()
+            available = available_memory()
             if per_item and available is not None and projected > 0.8 * available:
                 rows.append(
                     {
@@ -192,8 +122,8 @@ def cli_rows(sizes: list[int], output_per_row: float | None) -> list[dict[str, A
             growth = (result["rss"] - base["rss"]) / n if n != BASE_N else None
             per_item = growth if growth is not None else per_item
             ratio = growth / output_per_row if growth is not None and output_per_row else None
-            parquet = _size(result["out"])
-            checkpoint = _size(result["ck"])
+            parquet = file_bytes(result["out"])
+            checkpoint = file_bytes(result["ck"])
             rows.append(
                 {
                     "case": "CLI products --checkpoint",
@@ -209,9 +139,8 @@ def cli_rows(sizes: list[int], output_per_row: float | None) -> list[dict[str, A
                     "checkpoint_mb": checkpoint / mb if checkpoint else None,
                 }
             )
-            for path in (result["out"], result["ck"]):  # 1M items leave GBs behind otherwise
-                for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-                    p.unlink(missing_ok=True)
+            for path in (result["out"], result["ck"]):
+                remove_with_side_files(path)
     return rows
 
 

@@ -11,14 +11,12 @@ process's CPU time (``time.process_time``) per lookup; ``server_cpu_us`` the san
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from . import baseline_aiohttp
-from ._common import UNLIMITED, asins, keys, median, sandbox, timed_fetch
+from ._common import UNLIMITED, asins, keys, median, process_cpu_seconds, sandbox, timed_fetch
 
 TITLE = "2. Client overhead at zero latency (sandbox in its own process)"
 COLUMNS = (
@@ -28,27 +26,18 @@ COLUMNS = (
 TIME_RATIO_TARGET = 1.3
 
 
-def _server_cpu(pid: int) -> float | None:
-    """CPU seconds (user + system) of process ``pid`` so far; None where /proc is missing."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 Measure = Callable[[list[str]], Awaitable[None]]
 
 
 async def _measure(fn: Measure, items: list[str], pid: int | None) -> tuple[float, float, float]:
     """(wall s, client CPU s, server CPU s) of one run."""
-    server0 = _server_cpu(pid) if pid else None
+    server0 = process_cpu_seconds(pid) if pid else None
     cpu0 = time.process_time()
     t0 = time.perf_counter()
     await fn(items)
     wall = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
-    server1 = _server_cpu(pid) if pid else None
+    server1 = process_cpu_seconds(pid) if pid else None
     server = server1 - server0 if server0 is not None and server1 is not None else float("nan")
     return wall, cpu, server
 

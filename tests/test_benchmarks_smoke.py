@@ -1,17 +1,26 @@
 """The benchmark suite must not rot: ``python -m benchmarks --smoke`` runs every benchmark on
 tiny inputs and prints its tables. Only sanity is asserted (numbers present and positive), never
-speed, so a slow or busy machine cannot fail this."""
+speed, so a slow or busy machine cannot fail this. The scale suite's target logic is checked on
+made-up rows."""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import json
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from benchmarks._common import asins, markdown_table, steady_rate
+import asa_bulk.sandbox
+from benchmarks import scale
+from benchmarks.__main__ import parse_sizes
+from benchmarks._common import asins, markdown_table, measure_process, steady_rate
 from benchmarks.ceiling import Case, time_to_fraction
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +35,8 @@ def _tables(text: str) -> dict[str, list[dict[str, str]]]:
         if line.startswith("## "):
             section, header = line[3:].split(".")[0].strip(), None
             tables[section] = []
+        elif not line.strip():
+            header = None  # a blank line ends a table; the next one has its own header
         elif line.startswith("|") and section is not None:
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
             if header is None:
@@ -116,3 +127,175 @@ def test_helpers() -> None:
     assert steady_rate([i / 100 for i in range(101)]) == pytest.approx(100)
     table = markdown_table([{"a": 1234.5, "b": None}], ["a", "b"])
     assert table.splitlines()[2] == "| 1,234 | - |"
+
+
+def test_scale_rows_are_sane(smoke_output: str) -> None:
+    rows = _tables(smoke_output)["6"]
+    _, mode = scale.sandbox_mode()
+    assert f"sandbox mode: {mode}" in smoke_output
+    for n in scale.SMOKE_SIZES:
+        at_n = {r["case"]: r for r in rows if r["N"] == f"{n:,}"}
+        for case in (scale.CLI_FRESH, scale.CLI_RESUME, scale.SYNC, scale.BARE):
+            row = at_n[case]
+            assert row["exit"] == "0", row
+            assert _num(row["rows"]) == n, row
+            assert row["not_ok"] == "0", row
+            assert _num(row["peak_rss_mb"]) > 0
+            assert _num(row["cpu_per_item_us"]) > 0
+        assert _num(at_n[scale.CLI_FRESH]["ck_kb_per_row"]) > 0
+        assert _num(at_n[scale.CLI_RESUME]["vs_fresh"]) > 0
+        assert _num(at_n[scale.SYNC]["frame_mb"]) > 0
+        assert _num(at_n[scale.SYNC]["vs_bare"]) > 0
+        streamed = at_n[scale.ITER]
+        if scale.client_available():
+            assert streamed["exit"] == "0", streamed
+            assert _num(streamed["rows"]) == n, streamed
+        else:
+            assert streamed["target"].startswith("not available")
+            assert streamed["exit"] == "-"
+    summary = [r for r in _tables(smoke_output)["Summary"] if r["benchmark"] == "scale"]
+    assert {"metric": "sandbox mode", "value": mode} in [
+        {k: r[k] for k in ("metric", "value")} for r in summary
+    ]
+
+
+def test_parse_sizes() -> None:
+    assert parse_sizes("10k,100k,1M") == [10_000, 100_000, 1_000_000]
+    assert parse_sizes("250, 1.5k") == [250, 1500]
+    for bad in ("ten", "0", "10k,", "-5"):
+        with pytest.raises(argparse.ArgumentTypeError, match="--sizes"):
+            parse_sizes(bad)
+
+
+def test_the_flat_catalog_sandbox_is_used_when_present(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings, mode = scale.sandbox_mode()
+    assert settings["fixed_latency"] == 0
+    assert not settings.get("faults")
+    stock = asa_bulk.sandbox.SandboxSettings
+    assert mode == (
+        "flat_catalog" if "flat_catalog" in {f.name for f in dataclasses.fields(stock)} else "stock"
+    )
+
+    @dataclasses.dataclass(frozen=True)
+    class WithFlat(stock):  # type: ignore[valid-type,misc]
+        flat_catalog: bool = False
+
+    monkeypatch.setattr(asa_bulk.sandbox, "SandboxSettings", WithFlat)
+    settings, mode = scale.sandbox_mode()
+    assert mode == "flat_catalog"
+    assert settings["flat_catalog"] is True
+
+
+def test_projection_needs_two_points() -> None:
+    assert scale.projected_rss([(10_000, 300.0)], 100_000) is None
+    assert scale.projected_rss([(10_000, 300.0), (100_000, 1200.0)], 1_000_000) == 10_200.0
+
+
+def test_measured_peak_rss_is_the_childs_own() -> None:
+    """The launcher keeps this (large) process's high-water mark out of the child's figure,
+    and kills a child that passes its memory budget."""
+    mb = 2**20
+    big = measure_process(
+        [sys.executable, "-c", f"x = b'x' * {150 * mb}"], cwd=ROOT, env=os.environ
+    )
+    small = measure_process([sys.executable, "-c", "pass"], cwd=ROOT, env=os.environ)
+    assert big.exit == 0
+    assert big.rss >= 150 * mb
+    assert small.exit == 0
+    assert small.rss < 60 * mb
+    grow = (
+        "import time\nchunks = []\nfor _ in range(50):\n"
+        f"    chunks.append(b'x' * {10 * mb}); time.sleep(0.02)"
+    )
+    killed = measure_process([sys.executable, "-c", grow], cwd=ROOT, env=os.environ, budget=60 * mb)
+    assert killed.exit != 0
+    assert 60 * mb < killed.killed < 500 * mb
+
+
+def _row(case: str, n: int, **fields: Any) -> dict[str, Any]:
+    return {"case": case, "N": n, "exit": 0, "sandbox": "flat_catalog", **fields}
+
+
+def test_scale_targets_on_made_up_rows() -> None:
+    rows = [
+        _row(scale.CLI_FRESH, 10_000, peak_rss_mb=250.0, net_cpu_us=100.0, ck_kb_per_row=1.2),
+        _row(scale.CLI_FRESH, 100_000, peak_rss_mb=300.0, net_cpu_us=105.0, ck_kb_per_row=1.2),
+        _row(scale.CLI_FRESH, 1_000_000, peak_rss_mb=420.0, net_cpu_us=120.0, ck_kb_per_row=1.6),
+        _row(scale.CLI_RESUME, 100_000, peak_rss_mb=200.0, wall_s=9.0, vs_fresh=0.2),
+        _row(scale.CLI_RESUME, 1_000_000, peak_rss_mb=210.0, wall_s=61.0, vs_fresh=0.3),
+        _row(scale.BARE, 100_000, cpu_per_item_us=120.0, wall_s=10.0),
+        _row(
+            scale.SYNC,
+            100_000,
+            peak_rss_mb=500.0,
+            frame_mb=140.0,
+            cpu_per_item_us=150.0,
+            vs_bare=1.4,
+        ),
+        _row(scale.SYNC, 1_000_000, peak_rss_mb=3000.0, frame_mb=1400.0, cpu_per_item_us=150.0),
+        {"case": scale.ITER, "N": 100_000, "target": "not available: no asa_bulk.Client"},
+    ]
+    met = {h["metric"]: h["met"] for h in scale.headline(rows)}
+    assert met["sandbox mode"] is None
+    assert met["CLI peak RSS, N=100k"] is True
+    assert met["CLI peak RSS, N=1M"] is False
+    assert met["CLI: RSS growth per 900k items"] is False  # 120 MB from 100k to 1M
+    assert met["CLI resume: RSS growth per 900k items"] is True  # 10 MB
+    assert met["checkpoint per row, N=10k"] is True
+    assert met["checkpoint per row, N=1M"] is False
+    assert met["resume of the finished job, wall, N=100k"] is None  # the target is at 1M
+    assert met["resume of the finished job, wall, N=1M"] is False
+    assert met["CLI (net of its fixed cost): CPU per item, N=1M vs 10k"] is False  # x1.2
+    assert met["fetch_products_sync: CPU per item, N=1M vs 100k"] is True
+    assert met["fetch_products_sync peak RSS vs frame, N=100k"] is True  # 500 <= 580
+    assert met["fetch_products_sync peak RSS vs frame, N=1M"] is True  # 3000 <= 3100
+    assert met["fetch_products_sync time vs bare aiohttp, N=100k"] is True
+    assert met["iter_products peak RSS"] is None  # not available, not a pass
+
+
+def test_the_streaming_child_uses_the_client_api(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Until ``asa_bulk.Client`` lands the smoke run cannot reach the ``iter`` child, so its
+    code is run here against a stand-in that checks the calls it receives."""
+    import pandas as pd
+
+    import asa_bulk
+
+    calls: list[dict[str, Any]] = []
+
+    class StandIn:
+        def __init__(self, **options: Any) -> None:
+            calls.append(options)
+
+        async def __aenter__(self) -> StandIn:
+            return self
+
+        async def __aexit__(self, *exc_info: object) -> None:
+            return None
+
+        async def iter_products(self, items: list[str], *, chunk_rows: int) -> Any:
+            for i in range(0, len(items), 7):  # chunks smaller than asked: boundaries may vary
+                yield pd.DataFrame({"status": ["ok"] * len(items[i : i + 7])})
+
+    items = tmp_path / "items.txt"
+    items.write_text("\n".join(asins(20, "T")) + "\n", encoding="utf-8")
+    spec = tmp_path / "spec.json"
+    url = "http://127.0.0.1:1"
+    spec.write_text(
+        json.dumps(
+            {"items": str(items), "base_url": url, "keys": ["k"], "concurrency": 3, "rps": 9.0}
+        ),
+        encoding="utf-8",
+    )
+    child = tmp_path / "child.py"
+    child.write_text(scale._CHILD, encoding="utf-8")
+    monkeypatch.setattr(asa_bulk, "Client", StandIn, raising=False)
+    monkeypatch.setattr(sys, "argv", [str(child), "iter", str(spec)])
+    runpy.run_path(str(child), run_name="__main__")
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (out["rows"], out["ok"]) == (20, 20)
+    assert out["wall"] >= 0
+    assert calls == [
+        {"keys": ["k"], "base_url": url, "concurrency": 3, "rps": 9.0, "progress": False}
+    ]
