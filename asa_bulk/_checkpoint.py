@@ -167,6 +167,9 @@ class SqliteCheckpoint:
         except (sqlite3.Error, OSError) as exc:
             self._abort()
             raise ConfigError(f"cannot use checkpoint {self.path}: {exc}") from None
+        except BaseException:  # interrupted while migrating, say: release the lock all the same
+            self._abort()
+            raise
         # Records written before any begin_run() belong to the latest run (0: none yet).
         self._run = int(self._job["runs"])
 
