@@ -175,13 +175,16 @@ class SqliteCheckpoint:
 
     # --- the job's identity -----------------------------------------------------------------
 
-    def _update_job(self, **changes: Any) -> None:
+    def _update_job(self, *, next_run: bool = False, **changes: Any) -> None:
         with self._lock:
             connection = self._connection()
+            if next_run:
+                changes["runs"] = int(self._job["runs"]) + 1
             try:
                 self._job = write_job(connection, dict(self._job, **changes))
             except (sqlite3.Error, OSError) as exc:
                 raise ConfigError(f"cannot use checkpoint {self.path}: {exc}") from None
+            self._run = int(self._job["runs"])
 
     def bind_origin(
         self, base_url: str, key_ids: Sequence[str], *, allow_change: bool = False
@@ -230,8 +233,7 @@ class SqliteCheckpoint:
 
         Every :meth:`record` from now on stores this number, which :meth:`lookup` returns.
         """
-        self._update_job(runs=int(self._job["runs"]) + 1)
-        self._run = int(self._job["runs"])
+        self._update_job(next_run=True)
         return self._run
 
     # --- records ------------------------------------------------------------------------------
