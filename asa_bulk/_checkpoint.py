@@ -67,6 +67,10 @@ __all__ = [
 logger = get_logger(__name__)
 
 _LOOKUP_CHUNK = 500  # idents per query in lookup(): under SQLite's old 999-parameter limit
+# WAL pages (4 KB) between checkpoints (SQLite's default: 1,000). Each checkpoint copies the
+# pages back and fsyncs; ten times fewer of them halve a write's wall time (measured) for a
+# WAL of up to ~40 MB, folded back into the file on close.
+_WAL_PAGES = 10_000
 
 
 @runtime_checkable
@@ -106,7 +110,8 @@ class SqliteCheckpoint:
     with a plain ``write()``, without fsync. The data is then in the OS page cache, so it survives
     the process being killed (kill -9, OOM killer, a crash) — the failure a bulk job actually
     meets — and the database stays consistent even after a power cut, which can only lose the
-    last few commits (those requests are simply sent again on resume). ``"FULL"`` fsyncs the WAL
+    commits since the last WAL checkpoint (at most a few thousand records, every ~40 MB of WAL;
+    those requests are simply sent again on resume). ``"FULL"`` fsyncs the WAL
     on every commit: it also survives power loss, at the price of one disk flush per record
     (typically 100 to 1000 records/s instead of thousands).
 
@@ -145,6 +150,7 @@ class SqliteCheckpoint:
             version = schema_version(conn, self.path)
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {synchronous}")
+            conn.execute(f"PRAGMA wal_autocheckpoint = {_WAL_PAGES}")
             if version == 0:
                 job = create(conn)
             elif version == MIGRATES_FROM:
