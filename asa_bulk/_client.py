@@ -171,15 +171,8 @@ class Client:
         self._state()
         if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
             raise ConfigError(f"chunk_rows must be a whole number of 1 or more, got {chunk_rows!r}")
-        rows = PRODUCTS.input_rows(
-            items,
-            domain=domain if domain is not None else self.settings.domain,
-            language=language if language is not None else self.settings.language,
-            country=country if country is not None else self.settings.country,
-        )
-        return ResultStream(
-            self, PRODUCTS, rows, raw=raw, chunk_rows=chunk_rows, total=_length(items), stop=stop
-        )
+        rows = self._rows(items, domain=domain, language=language, country=country)
+        return self._stream(items, rows, raw=raw, chunk_rows=chunk_rows, stop=stop, spool=True)
 
     async def products(
         self,
@@ -205,8 +198,38 @@ class Client:
             items, domain=domain, language=language, country=country, raw=raw, stop=stop
         )
 
-    async def _collect(self, items: Any, **call: Any) -> pd.DataFrame:
-        stream = self.iter_products(items, **call)
+    def _rows(
+        self,
+        items: Any,
+        *,
+        domain: str | None = None,
+        language: str | None = None,
+        country: str | None = None,
+    ) -> Any:
+        settings = self.settings
+        return PRODUCTS.input_rows(
+            items,
+            domain=domain if domain is not None else settings.domain,
+            language=language if language is not None else settings.language,
+            country=country if country is not None else settings.country,
+        )
+
+    def _stream(
+        self,
+        items: Any,
+        rows: Any,
+        *,
+        spool: bool,
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        **call: Any,
+    ) -> ResultStream:
+        return ResultStream(
+            self, PRODUCTS, rows, chunk_rows=chunk_rows, total=_length(items), spool=spool, **call
+        )
+
+    async def _collect(self, items: Any, *, raw: bool, stop: Any, **defaults: Any) -> pd.DataFrame:
+        # In memory, not spooled: the whole frame is held anyway, and nothing is encoded.
+        stream = self._stream(items, self._rows(items, **defaults), raw=raw, stop=stop, spool=False)
         stream._quiet()
         try:
             chunks = [chunk async for chunk in stream]
@@ -214,7 +237,6 @@ class Client:
             if _interrupted_in_a_notebook():
                 raise KeyboardInterrupt from None  # what the user did, not how it arrived
             raise
-        raw = bool(call.get("raw"))
         frame = pd.concat(chunks) if chunks else PRODUCTS.empty_frame(raw=raw)
         del chunks
         index = input_index(items)

@@ -10,10 +10,12 @@ stops sending and awaits the answers in flight, which are paid for and checkpoin
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
 import warnings
 from collections.abc import AsyncGenerator, Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -21,7 +23,7 @@ import pandas as pd
 from ._errors import RunStoppedWarning
 from ._inputs import InputRow
 from ._ordered import OrderedRows
-from ._plan import Plan
+from ._plan import Plan, ResultIndex
 from ._progress import ProgressBar
 from ._runner import Runner
 from ._summary import build_summary
@@ -48,12 +50,13 @@ class ResultStream:
         chunk_rows: int,
         total: int | None,
         stop: asyncio.Event | None,
+        spool: bool = True,
     ) -> None:
         self._outcome = _Outcome()
         # The generator holds the outcome, never the stream: dropping the stream (a `break`
         # out of `async for`) then finalizes the generator at once, which stops the run.
         self._chunks: AsyncGenerator[pd.DataFrame, None] = _run(
-            self._outcome, client, endpoint, rows, raw, chunk_rows, total, stop
+            self._outcome, client, endpoint, rows, raw, chunk_rows, total, stop, spool
         )
 
     @property
@@ -111,9 +114,30 @@ async def _run(
     chunk_rows: int,
     total: int | None,
     stop: asyncio.Event | None,
+    spool: bool,
+) -> AsyncGenerator[pd.DataFrame, None]:
+    started_at = datetime.now(timezone.utc)
+    with _Spool.for_run(client._state(), enabled=spool) as index:
+        async for chunk in _chunks(
+            outcome, client, endpoint, rows, raw, chunk_rows, total, stop, index, started_at
+        ):
+            yield chunk
+
+
+async def _chunks(
+    outcome: _Outcome,
+    client: Client,
+    endpoint: ProductEndpoint,
+    rows: Iterator[InputRow],
+    raw: bool,
+    chunk_rows: int,
+    total: int | None,
+    stop: asyncio.Event | None,
+    index: ResultIndex,
+    started_at: datetime,
 ) -> AsyncGenerator[pd.DataFrame, None]:
     state = client._state()
-    started_at, started = datetime.now(timezone.utc), time.perf_counter()
+    started = time.perf_counter()
     ordered = OrderedRows(chunk_rows=chunk_rows)
     bar = ProgressBar(enabled=client.progress, total=total, keys=len(state.pool.slots))
     bar.attach(state.pool)
@@ -122,12 +146,12 @@ async def _run(
         ordered=ordered,
         flatten=lambda record: endpoint.compact(record, raw=raw),
         empty=endpoint.empty,
-        index=state.index,
-        run=state.index.begin_run(),
+        index=index,
+        run=index.begin_run(),
         window=2 * chunk_rows + 1024,
         servable=state.servable,
         on_progress=bar.advance,
-        index_has_bodies=getattr(state.index, "has_bodies", True),
+        index_has_bodies=getattr(index, "has_bodies", True),
     )
     runner = state.runner(plan.record)
     task = asyncio.ensure_future(_drive(runner, plan, ordered))
@@ -181,7 +205,37 @@ async def _run(
         base_url=client.settings.base_url,
     )
     if outcome.warn:
-        outcome.warn_if_stopped(stacklevel=3)  # _run, __anext__, the caller's `async for`
+        outcome.warn_if_stopped(stacklevel=4)  # _chunks, _run, __anext__, the `async for`
+
+
+class _Spool:
+    """Where a stream without a checkpoint keeps this run's results for its duplicate rows.
+
+    Kept in memory, they would grow with the rows; a stream promises flat memory, so they go
+    to a temporary checkpoint file, removed at the end. ``products()`` holds the whole frame
+    anyway and keeps them in memory (cheaper: nothing is encoded).
+    """
+
+    def __init__(self, index: ResultIndex, folder: tempfile.TemporaryDirectory[str] | None):
+        self.index = index
+        self._folder = folder
+
+    @classmethod
+    def for_run(cls, state: Any, *, enabled: bool) -> _Spool:
+        if state.store is not None or not enabled:
+            return cls(state.index, None)
+        from ._checkpoint import SqliteCheckpoint
+
+        folder = tempfile.TemporaryDirectory(prefix="asa-bulk-spool-")
+        return cls(SqliteCheckpoint(Path(folder.name) / "spool.sqlite"), folder)
+
+    def __enter__(self) -> ResultIndex:
+        return self.index
+
+    def __exit__(self, *exc: object) -> None:
+        if self._folder is not None:
+            self.index.close()  # type: ignore[attr-defined]
+            self._folder.cleanup()
 
 
 async def _drive(runner: Runner, plan: Plan, ordered: OrderedRows) -> None:

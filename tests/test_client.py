@@ -274,3 +274,28 @@ async def test_rows_skipped_after_a_stop_still_wait_for_a_slow_reader(
         rows = len(first) + sum([len(chunk) async for chunk in stream])
     assert rows == read == 50_000
     assert len(api.calls) == 0
+
+
+async def test_a_stream_without_checkpoint_spools_duplicates_to_a_temporary_file(
+    api: FakeApi, client: asa_bulk.Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    from asa_bulk._plan import BLOCK_ROWS
+
+    items = [f"B{n:09d}" for n in range(3 * BLOCK_ROWS)]
+    items += items[:5]  # duplicates blocks later: their results come back from the spool
+
+    def spools() -> list[Path]:
+        return list(tmp_path.glob("asa-bulk-spool-*/spool.sqlite"))
+
+    seen_spool: list[Path] = []
+    stream = client.iter_products(items, chunk_rows=500)
+    async for _ in stream:
+        seen_spool += spools()
+    assert seen_spool  # this run's results were spooled to disk, not kept in memory...
+    assert not spools()  # ...and the spool is gone
+    assert len(api.calls) == 3 * BLOCK_ROWS  # no duplicate was sent again
+    assert stream.summary is not None
+    assert stream.summary["duplicates"] == 5
