@@ -13,7 +13,7 @@ import textwrap
 from collections.abc import Callable
 from typing import Final
 
-from asa_bulk import __version__
+from asa_bulk._version import __version__
 from asa_bulk._envfile import DEFAULT_ENV_FILE
 
 INPUT_FORMATS: Final = ("txt", "csv", "tsv", "jsonl", "parquet")
