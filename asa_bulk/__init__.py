@@ -13,11 +13,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._lazy import lazy_exports
+from ._version import __version__ as __version__
 
 if TYPE_CHECKING:
-    from ._api import RunStoppedWarning, fetch_products, fetch_products_sync
+    from ._api import fetch_products, fetch_products_sync
     from ._checkpoint import CheckpointStore, SqliteCheckpoint
-    from ._errors import AsaBulkError, ConfigError, InputError, NoKeysError
+    from ._errors import AsaBulkError, ConfigError, InputError, NoKeysError, RunStoppedWarning
     from ._keys import ApiKey, RedactingFilter
     from ._summary import format_summary
 
@@ -35,7 +36,6 @@ __all__ = [
     "fetch_products_sync",
     "format_summary",
 ]
-__version__ = "0.1.0"
 
 _HOME = {
     "ApiKey": "_keys",
@@ -45,7 +45,7 @@ _HOME = {
     "InputError": "_errors",
     "NoKeysError": "_errors",
     "RedactingFilter": "_keys",
-    "RunStoppedWarning": "_api",
+    "RunStoppedWarning": "_errors",
     "SqliteCheckpoint": "_checkpoint",
     "fetch_products": "_api",
     "fetch_products_sync": "_api",

@@ -19,6 +19,7 @@ import pandas as pd
 
 from ._clock import Clock, LoopClock
 from ._envfile import DEFAULT_ENV_FILE
+from ._errors import RunStoppedWarning
 from ._frame import build_frame
 from ._inputs import input_index, iter_input_rows
 from ._keypool import KeyPool
@@ -33,10 +34,6 @@ from ._summary import build_summary
 
 if TYPE_CHECKING:
     from ._checkpoint import CheckpointStore
-
-
-class RunStoppedWarning(UserWarning):
-    """The run stopped before every row finished (no usable key, credits or budget exhausted)."""
 
 
 async def fetch_products(
