@@ -13,8 +13,8 @@ import textwrap
 from collections.abc import Callable
 from typing import Final
 
-from asa_bulk._version import __version__
 from asa_bulk._envfile import DEFAULT_ENV_FILE
+from asa_bulk._version import __version__
 
 INPUT_FORMATS: Final = ("txt", "csv", "tsv", "jsonl", "parquet")
 
