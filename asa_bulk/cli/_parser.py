@@ -209,7 +209,7 @@ LAZY_COMMANDS: Final = {
     ),
     "demo": (
         "a short demo against the sandbox (see asa-bulk demo --help)",
-        "asa_bulk.demo",
+        "asa_bulk.cli._demo",
         "add_demo_arguments",
         "run_demo_command",
     ),
