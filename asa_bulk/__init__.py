@@ -35,6 +35,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._lazy import lazy_exports
+from ._version import __version__ as __version__
 
 if TYPE_CHECKING:
     from ._api import fetch_products, fetch_products_sync
@@ -61,7 +62,6 @@ __all__ = [
     "fetch_products_sync",
     "format_summary",
 ]
-__version__ = "0.1.0"
 
 _HOME = {
     "ApiKey": "_keys",

@@ -10,8 +10,13 @@ Every exception derives from one root, so callers can catch the whole family::
                                a run: it stops the run, it is not raised to the caller)
 
     UserWarning
-    └── RunStoppedWarning      the run stopped before every row finished (the rest are rows
-                               with status ``skipped``)
+    └── RunStoppedWarning      the run stopped before every row finished (no usable key,
+                               credits or budget exhausted, interrupted, checkpoint failed);
+                               the frame is still returned, the unfinished rows ``skipped``
+
+``RunStoppedWarning`` is a warning, not an ``AsaBulkError``: it is issued with
+``warnings.warn`` and the run's result is returned, so ``except AsaBulkError`` never has to
+tell a finished-but-stopped run from a failed one.
 
 Per-item problems (an invalid ASIN, a 404, retries exhausted) are never raised: they become rows
 with a ``status`` and an ``error`` code in the returned DataFrame. No exception message ever

@@ -21,8 +21,9 @@ from ._limits import parse_limit_header, parse_retry_after
 from ._policy import TRANSIENT, Action, Rule, classify
 from ._records import Request
 from ._settings import AuthMode
+from ._version import __version__
 
-USER_AGENT: Final = "asa-bulk/0.1 (+aiohttp)"
+USER_AGENT: Final = f"asa-bulk/{__version__} (+aiohttp)"
 _MAX_MESSAGE: Final = 300
 #: Deepest nesting of lists/dicts accepted in a body (a product nests about 4 deep). json.loads
 #: itself stops near the recursion limit, so a body just inside that would raise RecursionError

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import asa_bulk
-from asa_bulk.demo import run_demo
+from asa_bulk.cli._demo import run_demo
 from asa_bulk.sandbox import make_test_keys, serve
 
 KEYS = make_test_keys(3, seed=11)

@@ -15,9 +15,9 @@ import textwrap
 from collections.abc import Callable
 from typing import Final
 
-from asa_bulk import __version__
 from asa_bulk._option import Flag, Option
 from asa_bulk._options import OPTIONS
+from asa_bulk._version import __version__
 
 INPUT_FORMATS: Final = ("txt", "csv", "tsv", "jsonl", "parquet")
 
@@ -173,7 +173,7 @@ LAZY_COMMANDS: Final = {
     ),
     "demo": (
         "a short demo against the sandbox (see asa-bulk demo --help)",
-        "asa_bulk.demo",
+        "asa_bulk.cli._demo",
         "add_demo_arguments",
         "run_demo_command",
     ),

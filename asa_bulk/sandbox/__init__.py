@@ -23,6 +23,13 @@ Documented fixture rules (deterministic, no network, no data files):
 - A search query containing ``zzzz`` answers 200 with ``products: []`` and ``no_results: true``.
 - Only ``asa_test_`` + 24 letters/digits keys are accepted unless ``keys=[...]`` is given.
 - Search results carry ASINs whose product pages agree with them (title, price, rating).
+
+Benchmark mode, ``flat_catalog=True`` (``asa-bulk sandbox --flat-catalog``): product bodies come
+from a fixed pool of pre-rendered templates with the ASIN substituted at byte level, so the
+sandbox's CPU per request is the same at 10k or 1M unique ASINs. By default each ASIN's body is
+generated and the last 65,536 are cached; a run over more unique ASINs costs the sandbox about
+2.5x more CPU per request, and a scale benchmark would partly measure the sandbox. Same shape
+and rules; ASINs that share a template share its title, price and rating.
 """
 
 from __future__ import annotations

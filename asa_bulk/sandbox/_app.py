@@ -21,15 +21,16 @@ from aiohttp import web
 
 from asa_bulk._keys import redact
 
-from ._auth import KeyBook, extract_key, mask
+from ._admit import Caller, Doorman
+from ._auth import KeyBook
 from ._batches import BatchStore
-from ._catalog import MARKETS, unit_hash
+from ._bodies import Catalog, StockCatalog
+from ._catalog import MARKETS
 from ._faults import Chaos, is_not_found
+from ._flat import FlatCatalog
 from ._limits import KeyGate
-from ._params import ParamError, product_params, search_params
-from ._products import Shape, product_body
+from ._params import ProductParams, SearchParams, product_params, search_params
 from ._responses import HTML_502, MESSAGES, error_response, request_id
-from ._search import search_body
 from ._settings import FAULT_STATUS, SandboxSettings
 from ._state import Ledger
 
@@ -47,20 +48,47 @@ class SandboxApp:
         self.keys = KeyBook(settings, self.started)
         self.ledger = Ledger(settings.credits)
         self.chaos = Chaos(settings)
-        self.gates: dict[str, KeyGate] = {}
-        self.batches = BatchStore(self)
-        self._limits = settings.limits
+        self.catalog: Catalog = (
+            FlatCatalog(settings.product_shape)
+            if settings.flat_catalog
+            else StockCatalog(settings.product_shape)
+        )
+        self.doorman = Doorman(self.keys, settings.limits, self.error)
+        self.gates = self.doorman.gates
+        self.batches = BatchStore(settings, self.ledger, self.chaos, self.catalog, self.error)
         self._style = settings.error_style
 
     def build(self) -> web.Application:
         """The aiohttp application serving every route."""
+        strict = self.settings.strict_languages
+        admitted = self.doorman.admitted
+
+        def products(r: web.Request) -> ProductParams:
+            return product_params(r.query, strict_languages=strict)
+
+        def searches(r: web.Request) -> SearchParams:
+            return search_params(r.query, strict_languages=strict)
+
+        def nothing(_r: web.Request) -> None:
+            return None  # the handler validates the JSON body it reads
+
+        def batch_id(r: web.Request) -> str:
+            return r.match_info["batch_id"]
+
+        def limit(r: web.Request) -> str:
+            return r.query.get("limit", "20")
+
+        product, search = admitted(products)(self.product), admitted(searches)(self.search)
+        create_batch = admitted(nothing)(self.create_batch)
+        get_batch = admitted(batch_id)(self.get_batch)
+        list_batches = admitted(limit)(self.list_batches)
         app = web.Application()
         for prefix in PREFIXES:
-            app.router.add_get(f"{prefix}/product", self.product)
-            app.router.add_get(f"{prefix}/search", self.search)
-            app.router.add_post(f"{prefix}/batch", self.create_batch)
-            app.router.add_get(f"{prefix}/batch", self.list_batches)
-            app.router.add_get(prefix + "/batch/{batch_id}", self.get_batch)
+            app.router.add_get(f"{prefix}/product", product)
+            app.router.add_get(f"{prefix}/search", search)
+            app.router.add_post(f"{prefix}/batch", create_batch)
+            app.router.add_get(f"{prefix}/batch", list_batches)
+            app.router.add_get(prefix + "/batch/{batch_id}", get_batch)
         app.router.add_route("*", "/{tail:.*}", self.fallback)
         app.on_cleanup.append(self._cleanup)
         return app
@@ -91,41 +119,6 @@ class SandboxApp:
             retryable=retryable,
             extra_headers=extra_headers,
         )
-
-    def _enter(self, request: web.Request) -> tuple[str, KeyGate] | web.Response:
-        """Authenticate and admit a request: ``(key_id, gate)`` or the 401/429 to send."""
-        now = time.monotonic()
-        result = self.keys.check(extract_key(request.query, request.headers), now)
-        if result.error is not None or result.key_id is None:
-            return self.error(result.key_id, 401, result.error or "unauthorized", result.message)
-        key_id = result.key_id
-        gate = self.gates.get(key_id)
-        if gate is None:
-            gate = self.gates[key_id] = KeyGate(self._limits, now)
-        refusal = gate.admit(now)
-        if refusal is None:
-            return key_id, gate
-        reason, retry_after = refusal
-        concurrency = reason.startswith("Exceeded concurrency")
-        extra = {
-            "X-Concurrency-Limit": str(self._limits.concurrency),
-            "X-Concurrency-Remaining": "0",
-        }
-        return self.error(
-            key_id,
-            429,
-            "concurrency_limit" if concurrency else "rate_limited",
-            f"{reason} for key {mask(key_id)}",
-            retry_after=retry_after,
-            extra_headers=extra if concurrency else None,
-        )
-
-    def shape(self, ident: str) -> Shape:
-        """The product shape for ``ident`` (an ASIN or a search query) under ``product_shape``."""
-        shape = self.settings.product_shape
-        if shape == "mixed":
-            return "sdk" if unit_hash("shape", ident) < 0.5 else "docs"
-        return shape
 
     def _ok(self, key_id: str, gate: KeyGate, body: bytes, cost: int, url: str) -> web.Response:
         conc, rps = gate.headers(time.monotonic())
@@ -195,94 +188,62 @@ class SandboxApp:
             return await self._fault(request, key_id, fault, what)
         return None
 
-    # --- handlers
-    async def product(self, request: web.Request) -> web.StreamResponse:
-        entered = self._enter(request)
-        if isinstance(entered, web.Response):
-            return entered
-        key_id, gate = entered
-        try:
-            try:
-                p = product_params(request.query, strict_languages=self.settings.strict_languages)
-            except ParamError as exc:
-                return self.error(key_id, exc.status, exc.code, str(exc))
-            market = MARKETS[p.domain]
-            if self.settings.plan == "free" and p.country and p.country != market.country:
-                return self.error(
-                    key_id,
-                    403,
-                    "forbidden_region",
-                    f"Plan has no egress to country {p.country}; drop country",
-                )
-            failed = await self._run(request, key_id, "product", p.asin, p.domain, COST)
-            if failed is not None:
-                return failed
-            if is_not_found(p.asin, p.domain, self.settings.not_found_rate):
-                self.ledger.refund(COST)
-                return self.error(
-                    key_id,
-                    404,
-                    "product_not_found",
-                    f"{MESSAGES['product_not_found']} ({p.asin})",
-                    retryable=False,
-                )
-            body = product_body(p.asin, p.domain, self.shape(p.asin), p.add_html)
-            self.ledger.charge(COST, asin_domain=(p.asin, p.domain))
-            return self._ok(key_id, gate, body, COST, f"https://www.amazon.{p.domain}/dp/{p.asin}")
-        finally:
-            gate.release()
-
-    async def search(self, request: web.Request) -> web.StreamResponse:
-        entered = self._enter(request)
-        if isinstance(entered, web.Response):
-            return entered
-        key_id, gate = entered
-        try:
-            try:
-                p = search_params(request.query, strict_languages=self.settings.strict_languages)
-            except ParamError as exc:
-                return self.error(key_id, exc.status, exc.code, str(exc))
-            cost = COST * p.pages
-            failed = await self._run(request, key_id, "search", p.query, p.domain, cost)
-            if failed is not None:
-                return failed
-            body = search_body(p, self.shape(p.query))
-            self.ledger.charge(cost, pages=p.pages)
-            return self._ok(
-                key_id, gate, body, cost, f"https://www.amazon.{p.domain}/s?k={quote_plus(p.query)}"
+    # --- handlers (wrapped by Doorman.admitted in build())
+    async def product(
+        self, request: web.Request, caller: Caller, p: ProductParams
+    ) -> web.StreamResponse:
+        key_id = caller.key_id
+        market = MARKETS[p.domain]
+        if self.settings.plan == "free" and p.country and p.country != market.country:
+            return self.error(
+                key_id,
+                403,
+                "forbidden_region",
+                f"Plan has no egress to country {p.country}; drop country",
             )
-        finally:
-            gate.release()
+        failed = await self._run(request, key_id, "product", p.asin, p.domain, COST)
+        if failed is not None:
+            return failed
+        if is_not_found(p.asin, p.domain, self.settings.not_found_rate):
+            self.ledger.refund(COST)
+            return self.error(
+                key_id,
+                404,
+                "product_not_found",
+                f"{MESSAGES['product_not_found']} ({p.asin})",
+                retryable=False,
+            )
+        body = self.catalog.product(p.asin, p.domain, p.add_html)
+        self.ledger.charge(COST, asin_domain=(p.asin, p.domain))
+        url = f"https://www.amazon.{p.domain}/dp/{p.asin}"
+        return self._ok(key_id, caller.gate, body, COST, url)
 
-    async def create_batch(self, request: web.Request) -> web.StreamResponse:
-        entered = self._enter(request)
-        if isinstance(entered, web.Response):
-            return entered
-        key_id, gate = entered
-        try:
-            return await self.batches.create(request, key_id, gate)
-        finally:
-            gate.release()
+    async def search(
+        self, request: web.Request, caller: Caller, p: SearchParams
+    ) -> web.StreamResponse:
+        cost = COST * p.pages
+        failed = await self._run(request, caller.key_id, "search", p.query, p.domain, cost)
+        if failed is not None:
+            return failed
+        body = self.catalog.search(p)
+        self.ledger.charge(cost, pages=p.pages)
+        url = f"https://www.amazon.{p.domain}/s?k={quote_plus(p.query)}"
+        return self._ok(caller.key_id, caller.gate, body, cost, url)
 
-    async def get_batch(self, request: web.Request) -> web.StreamResponse:
-        entered = self._enter(request)
-        if isinstance(entered, web.Response):
-            return entered
-        key_id, gate = entered
-        try:
-            return self.batches.get(request.match_info["batch_id"], key_id, gate)
-        finally:
-            gate.release()
+    async def create_batch(
+        self, request: web.Request, caller: Caller, _params: None
+    ) -> web.StreamResponse:
+        return await self.batches.create(request, caller.key_id, caller.gate)
 
-    async def list_batches(self, request: web.Request) -> web.StreamResponse:
-        entered = self._enter(request)
-        if isinstance(entered, web.Response):
-            return entered
-        key_id, gate = entered
-        try:
-            return self.batches.list(request.query.get("limit", "20"), key_id, gate)
-        finally:
-            gate.release()
+    async def get_batch(
+        self, _request: web.Request, caller: Caller, batch_id: str
+    ) -> web.StreamResponse:
+        return self.batches.get(batch_id, caller.key_id, caller.gate)
+
+    async def list_batches(
+        self, _request: web.Request, caller: Caller, limit: str
+    ) -> web.StreamResponse:
+        return self.batches.list(limit, caller.key_id, caller.gate)
 
     async def fallback(self, request: web.Request) -> web.StreamResponse:
         """404 ``not_found`` for unknown paths, 405 for a known path with the wrong method."""

@@ -26,22 +26,21 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
 
-from ._faults import is_not_found
+from ._admit import ErrorReply
+from ._bodies import Catalog
+from ._faults import Chaos, is_not_found
 from ._limits import KeyGate
 from ._params import ParamError, product_params, search_params
-from ._products import dumps, product_body
+from ._products import dumps
 from ._responses import request_id
-from ._search import search_dict
-from ._settings import FAULT_STATUS
-
-if TYPE_CHECKING:
-    from ._app import SandboxApp
+from ._settings import FAULT_STATUS, SandboxSettings
+from ._state import Ledger
 
 ENDPOINTS: Final = ("amazon.product", "amazon.search")
 WEBHOOK_BACKOFF: Final = (60.0, 120.0, 300.0, 900.0, 3600.0)
@@ -118,17 +117,32 @@ def _loopback(url: str) -> bool:
 
 
 class BatchStore:
-    """The workspace's batches and their worker tasks (on the server's event loop)."""
+    """The workspace's batches and their worker tasks (on the server's event loop).
 
-    def __init__(self, app: SandboxApp) -> None:
-        self._app = app
+    It is given what it uses: the settings, the workspace's ledger, the fault dice, the
+    catalogue the items are answered from, and ``error`` (builds and counts error responses).
+    """
+
+    def __init__(
+        self,
+        settings: SandboxSettings,
+        ledger: Ledger,
+        chaos: Chaos,
+        catalog: Catalog,
+        error: ErrorReply,
+    ) -> None:
+        self._settings = settings
+        self._ledger = ledger
+        self._chaos = chaos
+        self._catalog = catalog
+        self._error = error
         self._batches: dict[str, Batch] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
 
     def _reply(self, key_id: str, gate: KeyGate, status: int, doc: object) -> web.Response:
         conc, rps = gate.headers(time.monotonic())
-        self._app.ledger.count(key_id, status)
+        self._ledger.count(key_id, status)
         headers = {
             "X-Request-Id": request_id(),
             "Asa-Concurrency": conc,
@@ -147,7 +161,7 @@ class BatchStore:
             raise ParamError(f"endpoint must be one of {', '.join(ENDPOINTS)}, got {endpoint!r}")
         if not isinstance(items, list) or not 1 <= len(items) <= 1000:
             raise ParamError("items must be an array of 1 to 1000 objects")
-        strict = self._app.settings.strict_languages
+        strict = self._settings.strict_languages
         for i, item in enumerate(items):
             if not isinstance(item, dict):
                 raise ParamError(f'items[{i}] must be an object like {{"query": "B09HN3Q81F"}}')
@@ -157,7 +171,7 @@ class BatchStore:
             except ParamError as exc:
                 raise ParamError(f"items[{i}]: {exc}", exc.status, exc.code) from None
         if hook is not None:
-            schemes = ("https", "http") if self._app.settings.allow_http_webhooks else ("https",)
+            schemes = ("https", "http") if self._settings.allow_http_webhooks else ("https",)
             parts = urlsplit(hook) if isinstance(hook, str) else None
             if parts is None or parts.scheme not in schemes or not parts.hostname:
                 raise ParamError(f"webhook_url must be an {' or '.join(schemes)} URL")
@@ -168,11 +182,11 @@ class BatchStore:
         try:
             data = json.loads(await request.read() or b"null")
         except (ValueError, UnicodeDecodeError):
-            return self._app.error(key_id, 400, "invalid_params", "body must be valid JSON")
+            return self._error(key_id, 400, "invalid_params", "body must be valid JSON")
         try:
             endpoint, items, hook = self._validate(data)
         except ParamError as exc:
-            return self._app.error(key_id, exc.status, exc.code, str(exc))
+            return self._error(key_id, exc.status, exc.code, str(exc))
         batch = Batch(
             id=str(uuid.uuid4()),
             endpoint=endpoint,
@@ -183,7 +197,7 @@ class BatchStore:
             delivery="pending" if hook else None,
         )
         self._batches[batch.id] = batch
-        self._app.ledger.note(batch=True)
+        self._ledger.note(batch=True)
         task = asyncio.get_running_loop().create_task(self._work(batch))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -201,12 +215,12 @@ class BatchStore:
     def get(self, batch_id: str, key_id: str, gate: KeyGate) -> web.StreamResponse:
         batch = self._batches.get(batch_id)
         if batch is None:
-            return self._app.error(key_id, 404, "not_found", f"No batch with id {batch_id[:64]!r}")
+            return self._error(key_id, 404, "not_found", f"No batch with id {batch_id[:64]!r}")
         return self._reply(key_id, gate, 200, batch.document())
 
     def list(self, limit: str, key_id: str, gate: KeyGate) -> web.StreamResponse:
         if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= 100:
-            return self._app.error(
+            return self._error(
                 key_id, 400, "invalid_params", f"limit must be an integer 1-100, got {limit!r}"
             )
         recent = list(self._batches.values())[-int(limit) :][::-1]
@@ -216,7 +230,7 @@ class BatchStore:
 
     # --- the worker
     async def _work(self, batch: Batch) -> None:
-        s = self._app.settings
+        s = self._settings
         await _sleep(s.batch_start_delay * s.time_scale)
         batch.status, batch.started_at = "running", _now()
         for item in batch.items:
@@ -234,21 +248,21 @@ class BatchStore:
             await self._deliver(batch)
 
     def _process(self, endpoint: str, item: dict[str, Any]) -> dict[str, Any]:
-        app, s = self._app, self._app.settings
+        s = self._settings
         params = _wire(item)
         p = product_params(params) if endpoint == "amazon.product" else None
         q = search_params(params) if p is None else None
         what, domain, cost = (
             (p.asin, p.domain, 5) if p else (q.query, q.domain, 5 * q.pages) if q else ("", "", 0)
         )
-        latency, fault = app.chaos.draw("batch", what, domain)
+        latency, fault = self._chaos.draw("batch", what, domain)
         out: dict[str, Any] = {"input": item, "duration_ms": round(latency * 1000)}
         if fault in _TRANSPORT_FAULTS:  # the worker retries those internally
             fault = None
         code = fault
         if code is None and q is None and is_not_found(what, domain, s.not_found_rate):
             code = "product_not_found"
-        if code is None and not app.ledger.reserve(cost):
+        if code is None and not self._ledger.reserve(cost):
             code = "insufficient_credits"
         if code is not None:
             status = {"product_not_found": 404, "insufficient_credits": 402}.get(
@@ -261,11 +275,11 @@ class BatchStore:
                 "credits_charged": 0,
             }
         if q is None:
-            data = json.loads(product_body(what, domain, app.shape(what)))
-            app.ledger.charge(cost, asin_domain=(what, domain))
+            data = self._catalog.product_data(what, domain)
+            self._ledger.charge(cost, asin_domain=(what, domain))
         else:
-            data = search_dict(q, app.shape(what))
-            app.ledger.charge(cost, pages=q.pages)
+            data = self._catalog.search_data(q)
+            self._ledger.charge(cost, pages=q.pages)
         return out | {"status": "ok", "http_status": 200, "data": data, "credits_charged": cost}
 
     async def _deliver(self, batch: Batch) -> None:
@@ -286,7 +300,7 @@ class BatchStore:
                 "X-ASA-Signature": sign(batch.secret, body),
                 "User-Agent": "asa-bulk-sandbox/1",
             }
-            self._app.ledger.note(webhook=True)
+            self._ledger.note(webhook=True)
             try:
                 async with self._session.post(
                     batch.webhook_url, data=body, headers=headers
@@ -302,7 +316,7 @@ class BatchStore:
                 batch.delivery = "failed"
                 return
             batch.delivery = "retrying"
-            await _sleep(WEBHOOK_BACKOFF[attempt] * self._app.settings.time_scale)
+            await _sleep(WEBHOOK_BACKOFF[attempt] * self._settings.time_scale)
 
     async def close(self) -> None:
         """Stop every worker and close the webhook session."""

@@ -159,9 +159,15 @@ KINDS: Final[tuple[Kind, ...]] = (
 )
 
 
+def kind_index(asin: str) -> int:
+    """Index in :data:`KINDS` of ``asin``'s family: its third character picks it (so search can
+    steer it)."""
+    return ALNUM.find(asin[2].upper()) % len(KINDS)
+
+
 def kind_of(asin: str) -> Kind:
-    """The product family of ``asin``: its third character picks it (so search can steer it)."""
-    return KINDS[_ALNUM.find(asin[2].upper()) % len(KINDS)]
+    """The product family of ``asin`` (see :func:`kind_index`)."""
+    return KINDS[kind_index(asin)]
 
 
 def kinds_for(query: str) -> list[int]:
@@ -271,7 +277,7 @@ MONTHS: Final = (
     "November",
     "December",
 )
-_ALNUM: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+ALNUM: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _IMG: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz+-"
 
 
@@ -290,11 +296,11 @@ def unit_hash(*parts: object) -> float:
 def fake_asin(rng: random.Random, kind: int | None = None) -> str:
     """A plausible ASIN (``B0`` + 8 letters/digits, never ending in 404), of family ``kind``."""
     while True:
-        asin = "B0" + "".join(rng.choice(_ALNUM) for _ in range(8))
+        asin = "B0" + "".join(rng.choice(ALNUM) for _ in range(8))
         if kind is not None:
             asin = (
                 asin[:2]
-                + _ALNUM[kind + len(KINDS) * rng.randrange(len(_ALNUM) // len(KINDS))]
+                + ALNUM[kind + len(KINDS) * rng.randrange(len(ALNUM) // len(KINDS))]
                 + asin[3:]
             )
         if not asin.endswith("404"):
@@ -302,7 +308,7 @@ def fake_asin(rng: random.Random, kind: int | None = None) -> str:
 
 
 def fake_seller_id(rng: random.Random) -> str:
-    return "A" + "".join(rng.choice(_ALNUM) for _ in range(12))
+    return "A" + "".join(rng.choice(ALNUM) for _ in range(12))
 
 
 def image_url(rng: random.Random) -> str:

@@ -2,7 +2,8 @@
 
 Serves until Ctrl-C or SIGTERM. The first line on stdout is ``Sandbox serving <base_url>`` so
 scripts and tests can read the URL; errors go to stderr. Exit status: 0 after a clean stop,
-1 when it cannot listen, 2 for a bad configuration.
+1 when it cannot listen, 2 for a bad configuration. ``--flat-catalog`` is the benchmark mode
+(``SandboxSettings.flat_catalog``): the sandbox's CPU per request stays flat at any N.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from ._serve import serve
 from ._settings import PLAN_LIMITS, SandboxSettings
 
 DEFAULT_PORT = 8000
+_FLAT_NOTE = (
+    "Flat catalogue (benchmark mode): products come from a fixed pool of templates, "
+    "ASIN substituted; CPU per request is the same at any number of unique ASINs."
+)
 
 
 def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,12 +45,21 @@ def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--latency-scale", type=float, metavar="FACTOR", help="multiply the realistic latency"
     )
+    parser.add_argument(
+        "--flat-catalog",
+        action="store_true",
+        default=None,
+        help="benchmark mode: product bodies from a fixed pool of pre-rendered templates with "
+        "the ASIN substituted, so the sandbox's CPU per request stays flat at any number of "
+        "unique ASINs (by default each ASIN's body is generated and the last 65,536 cached; "
+        "beyond that every request costs the sandbox ~2.5x more CPU)",
+    )
 
 
 def _settings(args: argparse.Namespace) -> SandboxSettings:
     flags: dict[str, Any] = {
         name: getattr(args, name, None)
-        for name in ("host", "port", "plan", "fixed_latency", "latency_scale")
+        for name in ("host", "port", "plan", "fixed_latency", "latency_scale", "flat_catalog")
         if getattr(args, name, None) is not None
     }
     in_file: set[str] = set()
@@ -89,6 +103,8 @@ async def _serve_until_stopped(settings: SandboxSettings, out: TextIO) -> None:
                 file=out,
                 flush=True,
             )
+            if settings.flat_catalog:
+                print(_FLAT_NOTE, file=out, flush=True)
             await stop.wait()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):

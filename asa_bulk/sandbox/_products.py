@@ -2,9 +2,9 @@
 
 What a product *is* (title, brand, category, images, reviews) depends on the ASIN alone; what it
 costs and how it sells (price in the marketplace's currency, stock, rating, review count)
-depends on ASIN + domain. Bodies are cached as bytes, so the same request always gets the same
-bytes and the hot path does no JSON work. Two shapes: ``docs`` (flat, API reference §2.1) and
-``sdk`` (nested ``price{}``/``rating{}``, api-examples/product_sdk_readme.json).
+depends on ASIN + domain. Bodies are cached as bytes (the last 65,536), so the same request
+always gets the same bytes and the hot path does no JSON work. Two shapes: ``docs`` (flat, API
+reference §2.1) and ``sdk`` (nested ``price{}``/``rating{}``, api-examples/product_sdk_readme.json).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import functools
 import html
 import json
 import random
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from ._catalog import (
     ADJECTIVES,
@@ -261,13 +261,19 @@ def product_dict(asin: str, domain: str, shape: Shape) -> dict[str, Any]:
     return _sdk_product(asin, domain) if shape == "sdk" else _docs_product(asin, domain)
 
 
-@functools.lru_cache(maxsize=65_536)
-def product_body(asin: str, domain: str, shape: Shape, add_html: bool = False) -> bytes:
-    """The 200 body for ``asin`` on ``domain``: identical bytes for identical arguments."""
+def render_product(asin: str, domain: str, shape: Shape, add_html: bool = False) -> bytes:
+    """The 200 body for ``asin`` on ``domain``, generated afresh (~0.15 ms of CPU)."""
     doc = product_dict(asin, domain, shape)
     if add_html:
         doc["html"] = _page_html(doc, domain)
     return dumps(doc)
+
+
+#: Bodies kept by :func:`product_body`; a job over more unique ASINs than this regenerates each.
+BODY_CACHE_SIZE: Final = 65_536
+
+#: The 200 body for ``asin`` on ``domain``: identical bytes for identical arguments, cached.
+product_body: Final = functools.lru_cache(maxsize=BODY_CACHE_SIZE)(render_product)
 
 
 def summary(asin: str, domain: str) -> dict[str, Any]:

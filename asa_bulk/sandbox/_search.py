@@ -10,6 +10,7 @@ Shapes: ``docs`` (``products[]`` with ``organic_position``/``sponsored_position`
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from ._catalog import fake_asin, kinds_for, rng_for, unit_hash
@@ -20,7 +21,11 @@ _SPONSORED_SLOTS = (0, 5, 11)
 _SCRAPED_AT = "2026-05-15T12:34:56Z"  # fixed so bodies stay byte-identical
 
 
-def _page(query: str, domain: str, page: int) -> list[dict[str, Any]]:
+#: ``(asin, domain) -> fields a result shows``: the catalogue's own, so results agree with pages.
+Summary = Callable[[str, str], dict[str, Any]]
+
+
+def _page(query: str, domain: str, page: int, summary: Summary) -> list[dict[str, Any]]:
     rng = rng_for("search", query.lower(), domain, page)
     organic = (page - 1) * 17
     sponsored = (page - 1) * len(_SPONSORED_SLOTS)
@@ -74,8 +79,9 @@ def _sorted(items: list[dict[str, Any]], sort_by: str) -> list[dict[str, Any]]:
     return items
 
 
-def search_dict(p: SearchParams, shape: Shape) -> dict[str, Any]:
-    """The search answer for ``p`` in ``shape``: pages concatenated, ``page`` = the last one."""
+def search_dict(p: SearchParams, shape: Shape, summary: Summary = summary) -> dict[str, Any]:
+    """The search answer for ``p`` in ``shape``: pages concatenated, ``page`` = the last one;
+    each result's fields come from ``summary`` (the stock product pages by default)."""
     last = p.start_page + p.pages - 1
     if "zzzz" in p.query.lower():
         items: list[dict[str, Any]] = []
@@ -83,7 +89,7 @@ def search_dict(p: SearchParams, shape: Shape) -> dict[str, Any]:
         items = [
             item
             for page in range(p.start_page, last + 1)
-            for item in _sorted(_page(p.query, p.domain, page), p.sort_by)
+            for item in _sorted(_page(p.query, p.domain, page, summary), p.sort_by)
         ]
     if shape == "sdk":
         return {

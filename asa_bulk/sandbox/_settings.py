@@ -100,6 +100,12 @@ class SandboxSettings:
 
     Batches: ``batch_start_delay`` seconds before running, then ``batch_item_seconds`` per item,
     both multiplied by ``time_scale`` (which also scales webhook retry backoff).
+
+    ``flat_catalog=True`` is a benchmark mode: product bodies come from a fixed pool of
+    pre-rendered templates (64 per product family) with the requested ASIN substituted, so the
+    sandbox's CPU per request stays flat at any number of unique ASINs (stock: each ASIN's body
+    is generated and the last 65,536 cached, so runs over more ASINs cost it ~2.5x per request).
+    Same documented shape and rules; ASINs sharing a template share its title, price and rating.
     """
 
     host: str = "127.0.0.1"
@@ -130,6 +136,7 @@ class SandboxSettings:
     batch_item_seconds: float = 0.6
     time_scale: float = 1.0
     allow_http_webhooks: bool = False
+    flat_catalog: bool = False
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise containers once, at construction
@@ -262,3 +269,6 @@ def _validate(s: SandboxSettings) -> None:
     _number("batch_start_delay", s.batch_start_delay, low=0)
     _number("batch_item_seconds", s.batch_item_seconds, low=0)
     _number("time_scale", s.time_scale, low=0)
+    for name in ("strict_languages", "allow_http_webhooks", "flat_catalog"):
+        if not isinstance(getattr(s, name), bool):
+            raise ConfigError(f"{name} must be true or false, got {getattr(s, name)!r}")
