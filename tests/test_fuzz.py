@@ -24,7 +24,6 @@ import aiohttp
 import pandas as pd
 import pytest
 from aioresponses import aioresponses
-from fakeapi import BASE, Call, FakeApi, Reply
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -38,6 +37,7 @@ from asa_bulk._lookup import _MAX_DEPTH, _MAX_MESSAGE, Outcome, lookup
 from asa_bulk._policy import Action, classify
 from asa_bulk._records import ProductRequest, ResultRecord
 from asa_bulk.testing import set_testing
+from tests.support.fakeapi import BASE, Call, FakeApi, Reply
 
 # A failing example holding a 100 kB body must still be reported, not turned into this warning.
 pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
