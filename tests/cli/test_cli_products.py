@@ -21,7 +21,8 @@ def read_output(result: Result, path: Path | None) -> pd.DataFrame:
     """The command's table: from ``path`` by extension, else JSON lines on stdout."""
     if path is None:
         rows = [json.loads(line) for line in result.stdout.splitlines()]
-        return pd.DataFrame(rows)
+        frame: pd.DataFrame = pd.DataFrame(rows)
+        return frame
     if path.suffix == ".csv":
         return pd.read_csv(path, dtype=str, keep_default_na=False)
     if path.suffix == ".parquet":

@@ -23,4 +23,4 @@ def patch_aioresponses_for_aiohttp_314() -> None:
             kwargs.setdefault("stream_writer", _SentWriter())
             super().__init__(method, url, **kwargs)  # type: ignore[arg-type]
 
-    aioresponses.core.ClientResponse = _CompatResponse  # type: ignore[misc]
+    aioresponses.core.ClientResponse = _CompatResponse  # type: ignore[attr-defined]
