@@ -24,7 +24,7 @@ settings.load_profile("asa-ci")
 
 @pytest.fixture
 def api() -> Iterator[FakeApi]:
-    """The scripted product endpoint (see ``fakeapi``), installed for the test."""
+    """The scripted product endpoint (see ``tests.support.fakeapi``), installed for the test."""
     fake = FakeApi()
     with aioresponses() as mocked:
         fake.install(mocked)
