@@ -18,7 +18,7 @@ from typing import Any
 
 from asa_bulk._frame import build_frame
 from asa_bulk._inputs import InputRow
-from asa_bulk._records import ProductRequest, ResultRecord
+from asa_bulk._records import ProductRequest, Request, ResultRecord
 
 _WORDS = (
     "stainless", "steel", "induction", "ready", "oven", "safe", "dishwasher", "durable",
@@ -98,12 +98,12 @@ def sdk_body(asin: str, rng: random.Random) -> dict[str, Any]:
 
 def make_inputs(
     rows: int, seed: int = 7
-) -> tuple[list[InputRow], dict[ProductRequest, ResultRecord]]:
+) -> tuple[list[InputRow], dict[Request, ResultRecord]]:
     """``rows`` valid input rows and one ok record each, bodies alternating docs/SDK shape."""
     rng = random.Random(seed)
     fetched = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
     inputs: list[InputRow] = []
-    results: dict[ProductRequest, ResultRecord] = {}
+    results: dict[Request, ResultRecord] = {}
     for i in range(rows):
         asin = f"B{i:09d}"
         request = ProductRequest(asin, "com")

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 from aioresponses import aioresponses
-from fakeapi import FakeApi
 from hypothesis import settings
+
+from tests.support.aioresponses_compat import patch_aioresponses_for_aiohttp_314
+from tests.support.fakeapi import FakeApi
 
 # Property-based tests (test_fuzz.py). CI runs a fixed set: derandomized, so every run tries the
 # same examples and a red build reproduces from the commit alone, with no example database to
@@ -22,7 +24,7 @@ settings.load_profile("asa-ci")
 
 @pytest.fixture
 def api() -> Iterator[FakeApi]:
-    """The scripted product endpoint (see ``fakeapi``), installed for the test."""
+    """The scripted product endpoint (see ``tests.support.fakeapi``), installed for the test."""
     fake = FakeApi()
     with aioresponses() as mocked:
         fake.install(mocked)
@@ -38,27 +40,4 @@ def hermetic_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
-def _patch_aioresponses_for_aiohttp_314() -> None:
-    """aioresponses 0.7.9 builds responses without the ``stream_writer`` argument that aiohttp
-    3.14 made required (pnuckowski/aioresponses#289, fix pending in PR #288). aiohttp 3.14 is a
-    security release, so rather than pin aiohttp below it, give the mock a stand-in writer."""
-    import inspect
-
-    import aioresponses.core
-    from aiohttp import ClientResponse
-
-    if "stream_writer" not in inspect.signature(ClientResponse.__init__).parameters:
-        return
-
-    class _SentWriter:
-        output_size = 0  # the mocked request is already "sent"
-
-    class _CompatResponse(ClientResponse):
-        def __init__(self, method: str, url: object, **kwargs: object) -> None:
-            kwargs.setdefault("stream_writer", _SentWriter())
-            super().__init__(method, url, **kwargs)  # type: ignore[arg-type]
-
-    aioresponses.core.ClientResponse = _CompatResponse  # type: ignore[misc]
-
-
-_patch_aioresponses_for_aiohttp_314()
+patch_aioresponses_for_aiohttp_314()

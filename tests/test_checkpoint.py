@@ -29,30 +29,7 @@ from asa_bulk._checkpoint_format import DICTIONARIES, pack, unpack
 from asa_bulk._errors import CheckpointWriteError, ConfigError
 from asa_bulk._records import REQUEST_TYPES, ProductRequest, ResultRecord
 from asa_bulk.sandbox._products import product_body
-
-PRODUCT = {
-    "asin": "B000000001",
-    "title": "Tëst «product» 日本",
-    "price": 12.5,
-    "images": ["https://m.media-amazon.com/a.jpg"],
-    "product_details": {"Material": "Steel"},
-}
-
-
-def make_record(n: int, status: str = "ok", domain: str = "com") -> ResultRecord:
-    ok = status == "ok"
-    return ResultRecord(
-        request=ProductRequest(asin=f"B{n:09d}", domain=domain, language="en_US"),
-        status=status,  # type: ignore[arg-type]
-        error=None if ok else "upstream_timeout",
-        http_status=200 if ok else 408,
-        attempts=1,
-        key_id="asa_test_abcdefghijkl",
-        request_id=f"req_{n:012x}",
-        latency_ms=12.5,
-        fetched_at=datetime(2026, 5, 1, 12, 0, n % 60, tzinfo=timezone.utc),
-        body=dict(PRODUCT, asin=f"B{n:09d}") if ok else None,
-    )
+from tests.support.records import make_record
 
 
 def test_round_trip_survives_reopen(tmp_path: Path) -> None:

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_checkpoint import make_record
 
 from asa_bulk._checkpoint import SqliteCheckpoint
 from asa_bulk._errors import ConfigError
 from asa_bulk._records import ProductRequest, ResultRecord
+from tests.support.records import make_record
 
 # The version-1 layout, as asa_bulk wrote it before schema version 2 (do not edit).
 V1_SCHEMA = """

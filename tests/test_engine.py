@@ -12,14 +12,14 @@ from typing import Any
 import aiohttp
 import pytest
 from aioresponses import aioresponses
-from fakeapi import BASE, Call, FakeApi, Reply, error, ok, product
-from fakeapi import PRODUCT_URL as PRODUCT_URL_RE
-from fakeapi import fetch as fake_fetch
 
 import asa_bulk
 from asa_bulk._frame import BASE_COLUMNS
 from asa_bulk._plan import BLOCK_ROWS
 from asa_bulk.testing import set_testing
+from tests.support.fakeapi import BASE, Call, FakeApi, Reply, error, ok, product
+from tests.support.fakeapi import PRODUCT_URL as PRODUCT_URL_RE
+from tests.support.fakeapi import fetch as fake_fetch
 
 KEY_A = "asa_live_AAAAAAAAAAAAsecretAsecre"
 KEY_B = "asa_live_BBBBBBBBBBBBsecretBsecre"

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakeapi import Call, FakeApi, Reply, error, ok
-from fakeapi import fetch as fake_fetch
 
 import asa_bulk
 from asa_bulk._checkpoint import SqliteCheckpoint
 from asa_bulk._records import ResultRecord
 from asa_bulk.sandbox import make_test_keys, serve_in_thread
+from tests.support.fakeapi import Call, FakeApi, Reply, error, ok
+from tests.support.fakeapi import fetch as fake_fetch
 
 KEY = "asa_live_AAAAAAAAAAAAsecretAsecre"
 ASINS = [f"B0{n:08d}" for n in range(1, 101)]

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakeapi import any_request_recorded
 
 import asa_bulk
 from asa_bulk._errors import ConfigError
@@ -14,6 +13,7 @@ from asa_bulk._keys import resolve_keys
 from asa_bulk._settings import resolve_settings
 from asa_bulk.cli import main
 from asa_bulk.sandbox import Sandbox, make_test_keys
+from tests.support.fakeapi import any_request_recorded
 
 KEY = make_test_keys(1, seed=9)[0]
 

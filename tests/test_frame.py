@@ -6,7 +6,7 @@ import gc
 import json
 import math
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import pytest
@@ -20,7 +20,7 @@ from asa_bulk._frame import (
     flatten_product,
 )
 from asa_bulk._inputs import InputRow, iter_input_rows
-from asa_bulk._records import ProductRequest, ResultRecord
+from asa_bulk._records import ProductRequest, Request, ResultRecord
 
 ASIN = "B09HN3Q81F"
 WHEN = datetime(2026, 11, 26, 12, 30, tzinfo=timezone.utc)
@@ -279,7 +279,7 @@ def ok(request: ProductRequest, product: Any = None, **fields: Any) -> ResultRec
 
 def frame_for(*bodies: Any, raw: bool = False) -> pd.DataFrame:
     """One ok row per body (distinct ASINs)."""
-    rows, results = [], {}
+    rows, results = list[InputRow](), dict[Request, ResultRecord]()
     for i, body in enumerate(bodies):
         request = ProductRequest(f"B{i:09d}")
         rows.append(InputRow(i, request.asin, request, asin=request.asin, domain="com"))
@@ -330,7 +330,7 @@ def test_text_columns_follow_the_configured_string_storage(storage: str) -> None
     with pd.option_context("mode.string_storage", storage):
         frame = frame_for(DOCS_FULL)
     assert frame["title"].dtype == "string"
-    assert frame["title"].dtype.storage == storage
+    assert cast(pd.StringDtype, frame["title"].dtype).storage == storage
     assert dtypes_of(frame) == CONTRACT
 
 
@@ -381,10 +381,11 @@ def test_duplicates_fan_out_one_record() -> None:
     assert len(frame) == 4
     assert list(frame["status"]) == ["ok", "invalid", "ok", "ok"]
     assert list(frame["input"]) == [ASIN, "junk", "b09hn3q81f", f"https://www.amazon.com/dp/{ASIN}"]
+    # ignore[operator]: pandas-stubs types a cell as a union holding NA, whose == takes no NA
     for i in (2, 3):
-        assert frame.loc[i, "request_id"] == frame.loc[0, "request_id"]
+        assert frame.loc[i, "request_id"] == frame.loc[0, "request_id"]  # type: ignore[operator]
         assert frame.loc[i, "price"] == 199.0
-        assert frame.loc[i, "bullet_points"] == frame.loc[0, "bullet_points"]
+        assert frame.loc[i, "bullet_points"] == frame.loc[0, "bullet_points"]  # type: ignore[operator]
 
 
 def test_a_valid_row_without_a_record_is_a_bug_not_a_silent_drop() -> None:
@@ -435,7 +436,7 @@ def test_fetched_at_is_utc() -> None:
     rows = [InputRow(i, r.asin, r) for i, r in enumerate(requests)]
     berlin = datetime(2026, 11, 26, 13, 30, tzinfo=timezone(timedelta(hours=1)))
     naive = datetime(2026, 11, 26, 12, 30)  # taken as UTC
-    results = {
+    results: dict[Request, ResultRecord] = {
         requests[0]: ok(requests[0], fetched_at=berlin),
         requests[1]: ok(requests[1], fetched_at=naive),
         requests[2]: ok(requests[2], fetched_at=None),
@@ -542,7 +543,8 @@ def test_the_same_product_in_every_shape_lands_in_the_same_columns() -> None:
     assert frame.loc[1, shared].tolist() == first
     assert frame.loc[2, shared].tolist() == first
     assert frame.loc[0, "is_prime"] is frame.loc[1, "is_prime"]
-    assert frame.loc[0, "product_details"] == frame.loc[1, "product_details"]
+    # ignore[operator]: pandas-stubs types a cell as a union holding NA, whose == takes no NA
+    assert frame.loc[0, "product_details"] == frame.loc[1, "product_details"]  # type: ignore[operator]
 
 
 # --- odd bodies -----------------------------------------------------------------------------
@@ -624,4 +626,4 @@ def test_weird_bodies_never_crash(body: Any) -> None:
     assert dtypes_of(frame) == CONTRACT
     assert frame.loc[1, "title"] == DOCS_FULL["title"]
     if isinstance(body, dict) and "title" in body:
-        assert frame.loc[0, "title"].startswith("lone surrogate ")
+        assert cast(str, frame.loc[0, "title"]).startswith("lone surrogate ")

@@ -18,13 +18,12 @@ import warnings
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import pandas as pd
 import pytest
 from aioresponses import aioresponses
-from fakeapi import BASE, Call, FakeApi, Reply
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -36,8 +35,9 @@ from asa_bulk._inputs import InputRow
 from asa_bulk._keys import ApiKey
 from asa_bulk._lookup import _MAX_DEPTH, _MAX_MESSAGE, Outcome, lookup
 from asa_bulk._policy import Action, classify
-from asa_bulk._records import ProductRequest, ResultRecord
+from asa_bulk._records import ProductRequest, Request, ResultRecord
 from asa_bulk.testing import set_testing
+from tests.support.fakeapi import BASE, Call, FakeApi, Reply
 
 # A failing example holding a 100 kB body must still be reported, not turned into this warning.
 pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
@@ -48,7 +48,7 @@ REQUEST = ProductRequest("B09HN3Q81F")
 WHEN = datetime(2026, 11, 26, 12, 30, tzinfo=timezone.utc)
 STATUSES = frozenset({"ok", "not_found", "invalid", "failed", "skipped"})
 #: Per-test example counts scale with the profile (asa-ci: 100).
-EXAMPLES = settings.default.max_examples
+EXAMPLES = cast(settings, settings.default).max_examples  # None only before a profile loads
 
 # --- strategies: JSON values ---------------------------------------------------------------
 
@@ -242,7 +242,9 @@ def ok_record(request: ProductRequest, product: Any) -> ResultRecord:
 def test_any_product_body_gives_one_typed_ok_row(bodies: list[dict[str, Any]]) -> None:
     requests = [ProductRequest(f"B{i:09d}") for i in range(len(bodies))]
     rows = [InputRow(i, r.asin, r, asin=r.asin, domain="com") for i, r in enumerate(requests)]
-    results = {r: ok_record(r, body) for r, body in zip(requests, bodies, strict=True)}
+    results: dict[Request, ResultRecord] = {
+        r: ok_record(r, body) for r, body in zip(requests, bodies, strict=True)
+    }
     frame = build_frame(rows, results, raw=True)
 
     assert len(frame) == len(bodies)

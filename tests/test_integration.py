@@ -16,7 +16,7 @@ KEYS = make_test_keys(3, seed=11)
 ASINS = [f"B1{n:08d}" for n in range(200)]
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "asins.csv"
 #: Limits well above the default plan's, so the tests are not paced by 25 requests/s.
-FAST = {"concurrency": 50, "rps": 5000.0, "burst_rps": 10000.0}
+FAST: dict[str, Any] = {"concurrency": 50, "rps": 5000.0, "burst_rps": 10000.0}
 
 
 async def fetch(base_url: str, items: Any, **options: Any) -> Any:

@@ -46,7 +46,7 @@ def test_concurrency_cap_then_wait_for_release() -> None:
 
 def test_rate_cap_reports_when_the_next_token_arrives() -> None:
     pool = KeyPool(KEYS[:1], concurrency=10, rps=2.0, pin_concurrency=False, pin_rps=False, now=0.0)
-    now, sent = 0.0, []
+    now, sent = 0.0, list[float]()
     while len(sent) < 5:
         choice = pool.pick(now)
         if isinstance(choice, KeySlot):

@@ -10,7 +10,6 @@ from dataclasses import fields
 from typing import Any, get_args
 
 import pytest
-from option_checks import assert_signature_covers_options, signature_problems
 
 import asa_bulk
 from asa_bulk import fetch_products
@@ -23,6 +22,7 @@ from asa_bulk._settings import AuthMode, Settings, resolve_settings
 from asa_bulk._values import parse_text
 from asa_bulk.cli._parser import build_parser
 from asa_bulk.cli._products import _engine_options
+from tests.support.options import assert_signature_covers_options, signature_problems
 
 #: Flags of ``asa-bulk products`` that are the command's own, not library options.
 COMMAND_FLAGS = {

@@ -340,7 +340,7 @@ def test_configuration_table_matches_the_declared_options() -> None:
     assert header[:4] == ["Option", "Environment variable", "Command line", "Default"]
     table = {codes(row[0])[0]: row for row in rows}
     assert list(table) == list(OPTIONS), "one row per declared option, in declaration order"
-    products = build_parser()._subparsers._group_actions[0].choices["products"]  # type: ignore[union-attr]
+    products = build_parser()._subparsers._group_actions[0].choices["products"]  # type: ignore[union-attr,index]
     flags = {flag for action in products._actions for flag in action.option_strings}
     for name, (_, env_cell, cli_cell, default_cell, *_) in table.items():
         option = OPTIONS[name]

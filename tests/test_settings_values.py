@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from aioresponses import aioresponses
-from fakeapi import BASE, FakeApi
 
 import asa_bulk
 from asa_bulk import _client
@@ -16,6 +15,7 @@ from asa_bulk._errors import ConfigError
 from asa_bulk._policy import RetryPolicy
 from asa_bulk._settings import Settings, resolve_settings
 from asa_bulk.sandbox import make_test_keys
+from tests.support.fakeapi import BASE, FakeApi
 
 NAN, INF = math.nan, math.inf
 

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from fakeapi import any_request_recorded
 
 import asa_bulk
 from asa_bulk._errors import ConfigError
 from asa_bulk._settings import Settings, resolve_settings
 from asa_bulk.sandbox import make_test_keys
+from tests.support.fakeapi import any_request_recorded
 
 KEY = make_test_keys(1, seed=5)[0]
 SECRET_PART = KEY[21:]

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_helpers import Cli, sandbox_settings
 
 from asa_bulk.sandbox import Sandbox, make_test_keys, serve_in_thread
+from tests.support.cli import Cli, sandbox_settings
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from cli_helpers import Cli, finish_cli, sandbox_settings, wait_until
 
 from asa_bulk._checkpoint import SqliteCheckpoint
 from asa_bulk.sandbox import make_test_keys, serve_in_thread
+from tests.support.cli import Cli, finish_cli, sandbox_settings, wait_until
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from cli_helpers import Cli, Result, finish_cli, sandbox_settings, wait_until
 
 from asa_bulk._checkpoint import SqliteCheckpoint
 from asa_bulk._records import ProductRequest, ResultRecord
+from tests.support.cli import Cli, Result, finish_cli, sandbox_settings, wait_until
 
 A1, A2, A3, A4 = "B0TEST0001", "B0TEST0002", "B0TEST0003", "B0TEST0004"
 
@@ -21,7 +21,8 @@ def read_output(result: Result, path: Path | None) -> pd.DataFrame:
     """The command's table: from ``path`` by extension, else JSON lines on stdout."""
     if path is None:
         rows = [json.loads(line) for line in result.stdout.splitlines()]
-        return pd.DataFrame(rows)
+        frame: pd.DataFrame = pd.DataFrame(rows)
+        return frame
     if path.suffix == ".csv":
         return pd.read_csv(path, dtype=str, keep_default_na=False)
     if path.suffix == ".parquet":

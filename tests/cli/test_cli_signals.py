@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from cli_helpers import Cli, finish_cli, sandbox_settings, wait_until
 
 from asa_bulk._checkpoint import SqliteCheckpoint
 from asa_bulk.sandbox import Sandbox, make_test_keys, serve_in_thread
+from tests.support.cli import Cli, finish_cli, sandbox_settings, wait_until
 
 
 def _in_flight(sandbox: Sandbox) -> int:

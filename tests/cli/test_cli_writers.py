@@ -26,14 +26,16 @@ from asa_bulk.cli._writers import (
 
 
 def sample_frame() -> pd.DataFrame:
-    return pd.DataFrame(
+    frame: pd.DataFrame = pd.DataFrame(
         {
             "asin": pd.array(["B000000001", "B000000002", "B000000003"], dtype="string"),
             "domain": pd.array(["com", "de", "com"], dtype="string"),
             "status": pd.array(["ok", "not_found", "ok"], dtype="string"),
             "http_status": pd.array([200, 404, 200], dtype="Int64"),
             "fetched_at": pd.to_datetime(
-                [datetime(2026, 5, 1, 12, tzinfo=timezone.utc), None, None], utc=True
+                # pandas reads None as NaT; pandas-stubs types the list without it
+                [datetime(2026, 5, 1, 12, tzinfo=timezone.utc), None, None],  # type: ignore[arg-type]
+                utc=True,
             ),
             "title": pd.array(["Café «x»", None, "a/b"], dtype="string"),
             "price": pd.array([9.99, None, 1.0], dtype="Float64"),
@@ -41,6 +43,7 @@ def sample_frame() -> pd.DataFrame:
             "product_details": [{"Material": "Steel"}, None, {}],
         }
     )
+    return frame
 
 
 def test_flatten_turns_object_columns_into_json_text() -> None:

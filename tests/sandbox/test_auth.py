@@ -6,8 +6,7 @@ import aiohttp
 import pytest
 
 from asa_bulk.sandbox import make_test_keys, serve
-
-from ._helpers import KEY, KEYS, get
+from tests.support.sandbox import KEY, KEYS, get
 
 Q = {"query": "B09HN3Q81F"}
 

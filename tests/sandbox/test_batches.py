@@ -13,8 +13,7 @@ import pytest
 from aiohttp import web
 
 from asa_bulk.sandbox import Sandbox, serve, serve_in_thread
-
-from ._helpers import KEY
+from tests.support.sandbox import KEY
 
 BATCH = "/api/v1/amazon/batch"
 ITEMS = [

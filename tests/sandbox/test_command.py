@@ -14,8 +14,7 @@ import pytest
 
 from asa_bulk.sandbox import add_sandbox_arguments, run_sandbox_command
 from asa_bulk.sandbox._command import DEFAULT_PORT, _settings
-
-from ._helpers import KEY
+from tests.support.sandbox import KEY
 
 
 def _parse(*argv: str) -> argparse.Namespace:

@@ -11,8 +11,7 @@ import pytest
 from asa_bulk.sandbox import serve
 from asa_bulk.sandbox._faults import Chaos
 from asa_bulk.sandbox._settings import SandboxSettings
-
-from ._helpers import KEY, get
+from tests.support.sandbox import KEY, get
 
 Q = {"query": "B09HN3Q81F"}
 

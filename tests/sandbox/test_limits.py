@@ -7,8 +7,7 @@ import asyncio
 import aiohttp
 
 from asa_bulk.sandbox import SandboxSettings, serve
-
-from ._helpers import KEYS, get
+from tests.support.sandbox import KEYS, get
 
 Q = {"query": "B09HN3Q81F"}
 

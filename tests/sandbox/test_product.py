@@ -8,8 +8,7 @@ import aiohttp
 import pytest
 
 from asa_bulk.sandbox import serve
-
-from ._helpers import PRODUCT, SEARCH, get
+from tests.support.sandbox import PRODUCT, SEARCH, get
 
 _NAMES = (
     "asin parent_asin title brand manufacturer price price_buybox price_strikethrough currency "

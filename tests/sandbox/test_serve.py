@@ -12,8 +12,7 @@ import pytest
 
 from asa_bulk import ConfigError
 from asa_bulk.sandbox import Sandbox, SandboxSettings, make_test_keys, serve_in_thread
-
-from ._helpers import KEY
+from tests.support.sandbox import KEY
 
 
 def _fetch(url: str) -> tuple[int, dict[str, Any]]:

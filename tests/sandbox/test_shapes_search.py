@@ -9,8 +9,7 @@ import aiohttp
 import pytest
 
 from asa_bulk.sandbox import serve
-
-from ._helpers import SEARCH, get
+from tests.support.sandbox import SEARCH, get
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "api-examples"
 SDK_KEYS = frozenset(

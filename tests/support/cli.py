@@ -1,4 +1,4 @@
-"""Helpers to run the real ``asa-bulk`` command in a subprocess (see conftest for fixtures)."""
+"""Helpers to run the real ``asa-bulk`` command in a subprocess (fixtures: cli/conftest.py)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Tests of the ``asa-bulk`` command, run for real in a subprocess against the sandbox."""
