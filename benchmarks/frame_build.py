@@ -96,9 +96,7 @@ def sdk_body(asin: str, rng: random.Random) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def make_inputs(
-    rows: int, seed: int = 7
-) -> tuple[list[InputRow], dict[Request, ResultRecord]]:
+def make_inputs(rows: int, seed: int = 7) -> tuple[list[InputRow], dict[Request, ResultRecord]]:
     """``rows`` valid input rows and one ok record each, bodies alternating docs/SDK shape."""
     rng = random.Random(seed)
     fetched = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)

@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from fakeapi import FakeApi, fetch
 
 import asa_bulk
 from asa_bulk._version import __version__
+from tests.support.fakeapi import FakeApi, fetch
 
 ROOT = Path(asa_bulk.__file__).resolve().parent.parent
 PYPROJECT = (ROOT / "pyproject.toml").read_text(encoding="utf-8")

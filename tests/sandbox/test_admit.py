@@ -5,8 +5,7 @@ from __future__ import annotations
 import aiohttp
 
 from asa_bulk.sandbox import serve
-
-from ._helpers import KEY, SEARCH, get
+from tests.support.sandbox import KEY, SEARCH, get
 
 BATCH = "/api/v1/amazon/batch"
 

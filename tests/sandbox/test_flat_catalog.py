@@ -21,8 +21,7 @@ from asa_bulk.sandbox._bodies import StockCatalog
 from asa_bulk.sandbox._command import _settings
 from asa_bulk.sandbox._flat import POOL, FlatCatalog, placeholder
 from asa_bulk.sandbox._products import BODY_CACHE_SIZE, product_body
-
-from ._helpers import KEY, SEARCH, get
+from tests.support.sandbox import KEY, SEARCH, get
 
 FAMILIES = 8
 ASINS = [f"B0{c}{n:07d}" for c in "0123456789ABCDEF" for n in range(40)]
