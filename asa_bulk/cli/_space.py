@@ -1,8 +1,9 @@
 """Free-space check before anything is bought: will the output, snapshot and checkpoint fit?
 
 Sizes per input row, measured on sandbox products (``samples/asins.csv``, 405 rows): csv 3.0 KB,
-JSON lines 3.3 KB, parquet 0.6 KB, checkpoint 4.1 KB. Real bodies vary, so this only catches
-the plain case (a nearly full disk); a write that still fails is handled where it happens.
+JSON lines 3.3 KB, parquet 0.6 KB, checkpoint 1.3 KB (compressed rows; its write-ahead log adds
+up to ~40 MB while it runs). Real bodies vary, so this only catches the plain case (a nearly
+full disk); a write that still fails is handled where it happens.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Final
 
 from asa_bulk._errors import ConfigError
 
-BYTES_PER_ROW: Final = {"csv": 3_000, "jsonl": 3_300, "parquet": 600, "checkpoint": 4_100}
+BYTES_PER_ROW: Final = {"csv": 3_000, "jsonl": 3_300, "parquet": 600, "checkpoint": 1_300}
 _MB: Final = 1_000_000
 
 
