@@ -10,6 +10,7 @@ stops sending and awaits the answers in flight, which are paid for and checkpoin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 import time
 import warnings
@@ -118,10 +119,15 @@ async def _run(
 ) -> AsyncGenerator[pd.DataFrame, None]:
     started_at = datetime.now(timezone.utc)
     with _Spool.for_run(client._state(), enabled=spool) as index:
-        async for chunk in _chunks(
-            outcome, client, endpoint, rows, raw, chunk_rows, total, stop, index, started_at
-        ):
-            yield chunk
+        # aclosing: leaving early must stop the run (and await what is in flight) before the
+        # spool goes away, not whenever the inner generator happens to be collected.
+        async with contextlib.aclosing(
+            _chunks(
+                outcome, client, endpoint, rows, raw, chunk_rows, total, stop, index, started_at
+            )
+        ) as chunks:
+            async for chunk in chunks:
+                yield chunk
 
 
 async def _chunks(

@@ -301,3 +301,17 @@ async def test_a_stream_without_checkpoint_spools_duplicates_to_a_temporary_file
     assert len(api.calls) == 3 * BLOCK_ROWS  # no duplicate was sent again
     assert stream.summary is not None
     assert stream.summary["duplicates"] == 5
+
+
+async def test_leaving_a_spooled_stream_early_stops_the_run_before_the_spool_goes(
+    api: FakeApi, client: asa_bulk.Client
+) -> None:
+    items = [f"B{n:09d}" for n in range(3000)]
+    stream = client.iter_products(items, chunk_rows=10)
+    await anext(stream)
+    await stream.aclose()  # no checkpoint: the run wrote to a spool, now removed
+    assert not client._running  # the run had ended before that
+    sent = len(api.calls)
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert len(api.calls) == sent
