@@ -142,6 +142,7 @@ def compact_record(record: ResultRecord, *, keep_body: bool) -> tuple[Any, ...]:
     """The record's body flattened into product fields; the body itself is dropped unless
     ``keep_body`` (``raw=True``): a decoded body costs ~4x its fields in memory."""
     body = record.body
+    record.body_json = None  # stored already, if at all
     if body is None:
         return EMPTY_PRODUCT
     flat = _flatten(body)

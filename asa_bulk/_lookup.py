@@ -45,6 +45,8 @@ class Outcome:
     rps_limit: float | None = None
     latency_ms: float = 0.0
     body: dict[str, Any] | None = None
+    #: The bytes ``body`` was decoded from: a checkpoint stores them without encoding again.
+    body_json: bytes | None = None
     #: False when the answer did not come from the API (no connection, a timeout, a proxy's
     #: page, an unknown path): the runner's circuit breaker counts these.
     from_api: bool = True
@@ -208,6 +210,7 @@ async def lookup(
             rps_limit=parse_limit_header(resp_headers.get("Asa-Rps")),
             latency_ms=latency_ms,
             body=body,
+            body_json=raw,
         )
     code, message, retryable = _error_fields(body)
     if not_json and message is None:

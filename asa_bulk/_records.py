@@ -119,6 +119,9 @@ class ResultRecord:
     latency_ms: float | None = None
     fetched_at: datetime | None = None
     body: dict[str, Any] | None = None
+    #: The JSON text ``body`` was decoded from, as received (not part of :meth:`to_json`): a
+    #: checkpoint stores it as it is instead of encoding the body again. Dropped with the body.
+    body_json: bytes | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def billed(self) -> bool:
@@ -153,4 +156,4 @@ class ResultRecord:
         return cls(**fields)
 
 
-_RECORD_FIELDS: Final = dataclasses.fields(ResultRecord)
+_RECORD_FIELDS: Final = tuple(f for f in dataclasses.fields(ResultRecord) if f.name != "body_json")

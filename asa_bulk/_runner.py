@@ -457,6 +457,7 @@ class Runner:
                 latency_ms=round(outcome.latency_ms, 3),
                 fetched_at=datetime.now(timezone.utc),
                 body=outcome.body if ok else None,
+                body_json=outcome.body_json if ok else None,
             )
         )
 

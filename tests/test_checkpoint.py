@@ -418,3 +418,25 @@ def test_a_sandbox_product_row_packs_well_under_the_size_target() -> None:
     sizes = [len(pack(record)) for record in records]
     assert sum(sizes) / len(sizes) < 1100
     assert [unpack(pack(record)) for record in records] == records
+
+
+@pytest.mark.parametrize(
+    ("raw", "spliced"),
+    [
+        (
+            b'{"asin":"B000000001","title":"Caf\xc3\xa9 \\ud83d\\ude00","n":[1,2.50,{"x":null}]}',
+            True,
+        ),
+        (b'{"asin":"B000000001","title":"\\ud800 lone"}\n', True),  # an escape is plain ASCII
+        (b'{"asin":"B000000001","title":"\xed\xa0\x80"}', False),  # an encoded lone surrogate
+        (b' {"asin": "B000000001"}', False),  # leading space: not the layout spliced in
+    ],
+)
+def test_a_body_is_stored_as_received_and_reads_back_as_decoded(raw: bytes, spliced: bool) -> None:
+    from asa_bulk._checkpoint_format import _record_json
+
+    body = json.loads(raw)
+    with_bytes = ResultRecord(ProductRequest("B000000001"), "ok", body=body, body_json=raw)
+    without = ResultRecord(ProductRequest("B000000001"), "ok", body=body)
+    assert unpack(pack(with_bytes)) == unpack(pack(without)) == without
+    assert (raw.strip() in _record_json(with_bytes)) is spliced
