@@ -423,7 +423,7 @@ def test_a_sandbox_product_row_packs_well_under_the_size_target() -> None:
 @pytest.mark.parametrize(
     ("raw", "spliced"),
     [
-        (
+        (b'{"asin":"B0","title":"Caf\xc3\xa9 \\ud83d\\ude00","n":[1,2.50,{"x":null}]}', True),
             b'{"asin":"B000000001","title":"Caf\xc3\xa9 \\ud83d\\ude00","n":[1,2.50,{"x":null}]}',
             True,
         ),
