@@ -9,6 +9,7 @@ rows not yet handed out, so its memory does not grow with the number of rows.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -78,6 +79,8 @@ class Plan:
         #: index that cannot give bodies back keeps them all here).
         self._recent: dict[Request, tuple[ResultRecord, tuple[Any, ...]]] = {}
         self._forget_recent = index_has_bodies
+        #: Records the checkpoint failed to store: it cannot answer for them, so they stay here.
+        self._unstored: dict[Request, tuple[ResultRecord, tuple[Any, ...]]] = {}
         self.status_counts: Counter[str] = Counter()
         self.rows = 0
         self.unique = 0
@@ -122,7 +125,7 @@ class Plan:
             self.duplicates += 1
             waiting.append(slot)
             return None
-        recent = self._recent.get(request)
+        recent = self._recent.get(request) or self._unstored.get(request)
         if recent is not None:
             self.duplicates += 1
             self._finish([slot], *recent)
@@ -151,11 +154,13 @@ class Plan:
         When the checkpoint fails, the rows still get the record (it is in the result) and
         :class:`CheckpointWriteError` tells the runner to stop buying more.
         """
+        stored = False
         try:
             # A skipped row holds no result: storing it would only cost a commit per row left
             # (a stop with a million rows to go) and overwrite an earlier attempt's record.
             if record.status != "skipped":
                 self._index.record(record)
+            stored = True
         except CheckpointWriteError:
             raise
         except Exception as exc:  # a store of the caller's: whatever it raises, keep the row
@@ -166,6 +171,8 @@ class Plan:
             slots = self._pending.pop(record.request, None)
             flat = self._flatten(record)
             self._recent[record.request] = (record, flat)
+            if not stored:
+                self._unstored[record.request] = (record, flat)
             if slots is not None:
                 self._finish(slots, record, flat)
 
@@ -189,17 +196,28 @@ class IndexedStore:
 
     def __init__(self, store: Any = None) -> None:
         self._store = store
+        self._run = 0
         self._known: dict[str, tuple[ResultRecord, int]] = (
             {} if store is None else {record.request.ident: (record, 0) for record in store.load()}
         )
 
     def begin_run(self) -> int:
-        return 1  # the loaded records are all from earlier runs (0)
+        self._run += 1  # the loaded records are all from earlier runs (0)
+        return self._run
 
     def lookup(self, idents: Sequence[str]) -> dict[str, tuple[ResultRecord, int]]:
-        known = self._known
-        return {ident: known[ident] for ident in idents if ident in known}
+        """Copies (the plan drops a record's body once flattened; these must keep theirs)."""
+        known, found = self._known, {}
+        for ident in idents:
+            if ident in known:
+                record, run = known[ident]
+                found[ident] = (dataclasses.replace(record), run)
+        return found
 
     def record(self, record: ResultRecord) -> None:
-        if self._store is not None:
-            self._store.record(record)
+        if self._store is None:
+            return  # no checkpoint: nothing outlives the call (the plan keeps this run's)
+        self._store.record(record)
+        # A copy: the plan drops the original's body once flattened; a later call on the same
+        # client is answered from this one.
+        self._known[record.request.ident] = (dataclasses.replace(record, body_json=None), self._run)

@@ -67,7 +67,11 @@ class _Item:
 
 @dataclass(slots=True)
 class Budget:
-    """Credits billed against ``max_credits`` (None: no limit); a Client's runs share one."""
+    """Credits billed against ``max_credits`` (None: no limit); a Client's runs share one.
+
+    ``spent`` is pessimistic: requests that timed out or were abandoned in flight count as
+    billed, since the service may have billed answers that never arrived.
+    """
 
     max_credits: int | None
     spent: int = 0
@@ -163,6 +167,9 @@ class Runner:
             if self.stop_reason is not None and self._skip_rest:
                 await self._skip_the_rest(source)
         finally:
+            if self._tasks:
+                # Abandoned answers may have been billed: the budget counts them, to be safe.
+                self._budget.spent += self._credits_in_flight
             for task in self._tasks:
                 task.cancel()
             if self._tasks:
@@ -242,6 +249,12 @@ class Runner:
                 self._lookahead = next(source)
             except StopIteration:
                 self._source_done = True
+            except Exception as exc:
+                # The input (or the checkpoint behind the plan) failed: the answers in flight
+                # are paid for, so they are awaited and recorded before the error is raised.
+                self._source_done = True
+                self._failure = exc
+                self._wake.set()
         return self._lookahead
 
     def _deadline(self, item: _Item) -> float:
@@ -351,6 +364,10 @@ class Runner:
         item.last, item.last_key = outcome, slot.key_id
         self.counters.latencies_ms.append(outcome.latency_ms)
         self._watch_service(outcome)
+        if outcome.error == "timeout":
+            # The service may have billed an answer that never arrived: a budget never trusts
+            # that it did not (the summary's credits count only the answers received).
+            self._budget.spent += item.request.credits
         action = outcome.action
         if action is Action.OK:
             slot.ok += 1
@@ -501,6 +518,8 @@ class Runner:
             source = itertools.chain([self._lookahead], source)
             self._lookahead = None
         for count, request in enumerate(source, 1):
+            if not self._skip_rest:
+                return  # the reader left: no one reads the rest (nor is it read)
             if request is None:  # a paused source: its reader has a window of rows to take
                 self._wake.clear()
                 await self._wake.wait()

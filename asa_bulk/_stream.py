@@ -68,6 +68,12 @@ class ResultStream:
     def __aiter__(self) -> ResultStream:
         return self
 
+    async def __aenter__(self) -> ResultStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
     async def __anext__(self) -> pd.DataFrame:
         return await anext(self._chunks)
 
@@ -143,6 +149,12 @@ async def _chunks(
     started_at: datetime,
 ) -> AsyncGenerator[pd.DataFrame, None]:
     state = client._state()
+    if client._running:
+        raise RuntimeError(
+            "this Client is already running a call (a stream not read to the end, or a "
+            "products() call in progress): one call at a time per client, so that they share "
+            "its budget and keys safely. Await the other first, or use a second Client"
+        )
     started = time.perf_counter()
     ordered = OrderedRows(chunk_rows=chunk_rows)
     bar = ProgressBar(enabled=client.progress, total=total, keys=len(state.pool.slots))
@@ -165,7 +177,12 @@ async def _chunks(
     watcher = _watch(stop, runner) if stop is not None else None
     try:
         while True:
-            if task.done() and not task.cancelled() and task.exception() is not None:
+            if task.cancelled():  # not by us: the client was closed under this reader
+                raise RuntimeError(
+                    f"the Client was closed while this stream was being read; "
+                    f"{plan.rows - ordered.backlog} row(s) were read, the rest is not available"
+                )
+            if task.done() and task.exception() is not None:
                 break  # raised below
             if ordered.ready.is_set():
                 slots = ordered.take()

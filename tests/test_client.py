@@ -15,6 +15,7 @@ import pytest
 import asa_bulk
 from asa_bulk.testing import FakeClock, is_testing, set_testing
 from tests.support.fakeapi import BASE, Call, FakeApi, Reply, error, ok
+from tests.support.records import ListStore
 
 KEY_A = "asa_live_AAAAAAAAAAAAsecretAsecre"
 KEY_B = "asa_live_BBBBBBBBBBBBsecretBsecre"
@@ -315,3 +316,84 @@ async def test_leaving_a_spooled_stream_early_stops_the_run_before_the_spool_goe
     for _ in range(50):
         await asyncio.sleep(0)
     assert len(api.calls) == sent
+
+
+async def test_leaving_a_stream_that_already_stopped_does_not_hang(
+    api: FakeApi, client: asa_bulk.Client
+) -> None:
+    with set_testing(clock=api.clock, seed=0):
+        async with asa_bulk.Client(
+            keys=[KEY_A], base_url=BASE, progress=False, env_file=None, max_credits=10
+        ) as budgeted:
+            stream = budgeted.iter_products([f"B{n:09d}" for n in range(50_000)], chunk_rows=10)
+            await anext(stream)  # two products, then budget_exhausted: the rest is being skipped
+            await asyncio.wait_for(stream.aclose(), timeout=5)  # a hang fails here
+    assert len(api.calls) == 2
+
+
+async def test_an_input_that_fails_midway_loses_no_answer_already_paid_for(
+    api: FakeApi, tmp_path: Path
+) -> None:
+    def items() -> Iterator[str]:
+        for n in range(2000):
+            if n == 1500:
+                raise OSError("the database cursor died")
+            yield f"B{n:09d}"
+
+    with set_testing(clock=api.clock, seed=0):
+        async with asa_bulk.Client(
+            keys=[KEY_A], base_url=BASE, progress=False, env_file=None,
+            checkpoint=tmp_path / "ck.sqlite", concurrency=20, rps=10_000,
+        ) as client:  # fmt: skip
+            with pytest.raises(OSError, match="cursor died"):
+                await client.products(items())
+    with asa_bulk.SqliteCheckpoint(tmp_path / "ck.sqlite") as store:
+        assert len(store) == len(api.calls) > 0  # every answer sent was recorded
+
+
+async def test_one_call_at_a_time_per_client(api: FakeApi, client: asa_bulk.Client) -> None:
+    first = client.iter_products(ASINS, chunk_rows=5)
+    await anext(first)
+    with pytest.raises(RuntimeError, match="one call at a time"):
+        await client.products(ASINS[:2])
+    await first.aclose()
+    assert len(await client.products(ASINS[:2])) == 2  # once the first is done, fine
+
+
+async def test_a_store_of_your_own_answers_a_later_call_on_the_same_client(
+    api: FakeApi,
+) -> None:
+    store = ListStore([])
+    with set_testing(clock=api.clock, seed=0):
+        async with asa_bulk.Client(
+            keys=[KEY_A], base_url=BASE, progress=False, env_file=None, checkpoint=store
+        ) as client:
+            first = await client.products(ASINS[:5])
+            second = await client.products(ASINS[:5])
+            third = await client.products(ASINS[:5])
+    assert len(api.calls) == 5  # the later calls were answered from the store
+    assert list(third["title"]) == list(second["title"]) == list(first["title"])
+    assert second.attrs["run"]["from_checkpoint"] == 5
+
+
+async def test_closing_the_client_under_a_reader_is_an_error_not_a_short_result(
+    api: FakeApi, client: asa_bulk.Client
+) -> None:
+    stream = client.iter_products([f"B{n:09d}" for n in range(3000)], chunk_rows=10)
+    await anext(stream)
+    await client.aclose()
+    with pytest.raises(RuntimeError, match="closed while this stream was being read"):
+        async for _ in stream:
+            pass
+
+
+async def test_a_stream_is_a_context_manager_that_stops_on_exit(
+    api: FakeApi, client: asa_bulk.Client
+) -> None:
+    async with client.iter_products([f"B{n:09d}" for n in range(3000)], chunk_rows=10) as stream:
+        async for _ in stream:
+            break
+    sent = len(api.calls)
+    for _ in range(100):
+        await asyncio.sleep(0)
+    assert len(api.calls) == sent < 3000

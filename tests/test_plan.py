@@ -1,33 +1,20 @@
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 
+from asa_bulk._errors import CheckpointWriteError
 from asa_bulk._frame import build_chunk, compact_record
 from asa_bulk._inputs import iter_input_rows
 from asa_bulk._ordered import OrderedRows
 from asa_bulk._plan import BLOCK_ROWS, PAUSE, IndexedStore, Plan
 from asa_bulk._products import PRODUCTS
 from asa_bulk._records import ProductRequest, ResultRecord
-
-
-class ListStore:
-    """A store of the caller's with only load/record/close."""
-
-    def __init__(self, records: list[ResultRecord]) -> None:
-        self.records = records
-
-    def load(self) -> Iterator[ResultRecord]:
-        return iter(self.records)
-
-    def record(self, record: ResultRecord) -> None:
-        self.records.append(record)
-
-    def close(self) -> None:
-        pass
+from tests.support.records import ListStore
 
 
 class DictIndex:
@@ -169,3 +156,23 @@ def test_bodies_are_flattened_on_arrival_unless_kept() -> None:
     assert list(frames[0]["title"]) == ["Pan", "Pan"]
     assert list(frames[0]["price"]) == [9.5, 9.5]
     assert frames[1]["raw"].iloc[0] == body
+
+
+def test_a_result_the_checkpoint_failed_to_store_still_answers_its_later_duplicates() -> None:
+    class FailingIndex(DictIndex):
+        def record(self, record: ResultRecord) -> None:
+            if record.request == ProductRequest("B000000001"):
+                raise OSError("disk full")
+            super().record(record)
+
+    items = ["B000000001", *(f"B{n:09d}" for n in range(2, BLOCK_ROWS + 2)), "B000000001"]
+    plan, ordered = make_plan(items, FailingIndex())
+    for request in plan.requests():
+        assert isinstance(request, ProductRequest)
+        # The runner stops buying on CheckpointWriteError; the row keeps its result.
+        with contextlib.suppress(CheckpointWriteError):
+            plan.record(ResultRecord(request, "ok", body={"title": request.asin}))
+    ordered.close()
+    frame = build_chunk(ordered.take())
+    assert frame["title"].iloc[-1] == frame["title"].iloc[0] == "B000000001"
+    assert frame["status"].iloc[-1] == "ok"

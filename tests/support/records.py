@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timezone
 
 from asa_bulk._records import ProductRequest, ResultRecord
@@ -29,3 +30,19 @@ def make_record(n: int, status: str = "ok", domain: str = "com") -> ResultRecord
         fetched_at=datetime(2026, 5, 1, 12, 0, n % 60, tzinfo=timezone.utc),
         body=dict(PRODUCT, asin=f"B{n:09d}") if ok else None,
     )
+
+
+class ListStore:
+    """A store of the caller's with only load/record/close."""
+
+    def __init__(self, records: list[ResultRecord]) -> None:
+        self.records = records
+
+    def load(self) -> Iterator[ResultRecord]:
+        return iter(self.records)
+
+    def record(self, record: ResultRecord) -> None:
+        self.records.append(record)
+
+    def close(self) -> None:
+        pass
