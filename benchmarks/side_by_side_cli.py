@@ -1,0 +1,69 @@
+"""The CLI on two checkouts, side by side: ``python -m benchmarks.side_by_side_cli N OLD NEW``.
+
+For each round and checkout (alternating, so the machine's drift hits both alike): the command
+``products N.txt -o out.parquet --checkpoint ck.sqlite`` fresh, then the same again (a resume),
+against one sandbox (``flat_catalog``, zero latency, 3 keys). Prints wall time and the CLI
+process's CPU per item (user+system, its start-up included).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from asa_bulk.sandbox import make_test_keys, serve_in_thread
+
+ROUNDS = 2
+
+
+def _run(tree: str, args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one CLI run with ``tree`` on the path."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "asa_bulk", "products", *args],
+        cwd=cwd,
+        env={**env, "PYTHONPATH": tree},
+        check=True,
+        capture_output=True,
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return time.perf_counter() - started, cpu
+
+
+def main(argv: list[str]) -> None:
+    n, trees = int(argv[0]), argv[1:]
+    work = Path(tempfile.mkdtemp(prefix="asa-side-by-side-"))
+    (work / "in.txt").write_text("\n".join(f"B{i:09d}" for i in range(n)) + "\n")
+    args = ["in.txt", "-o", "out.parquet", "--checkpoint", "ck.sqlite"]
+    args += ["--concurrency", "16", "--rps", "1000000", "-q"]
+    with serve_in_thread(
+        fixed_latency=0.0, rps=1e6, burst_rps=2e6, concurrency=1000, flat_catalog=True
+    ) as sandbox:
+        env = {
+            **os.environ,
+            "ASA_API_KEYS": ",".join(make_test_keys(3)),
+            "ASA_BASE_URL": sandbox.base_url,
+        }
+        for round_ in range(ROUNDS):
+            for tree in trees:
+                for stale in work.glob("ck.sqlite*"):
+                    stale.unlink()
+                fresh_wall, fresh_cpu = _run(tree, args, env, work)
+                resume_wall, resume_cpu = _run(tree, args, env, work)
+                print(
+                    f"round {round_} {tree}: fresh {fresh_wall:.1f} s, "
+                    f"{fresh_cpu / n * 1e6:.0f} us CPU/item; resume {resume_wall:.1f} s, "
+                    f"{resume_cpu / n * 1e6:.0f} us CPU/item",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
