@@ -65,6 +65,10 @@ class CommandAborted(AsaBulkError):
 
 log = logging.getLogger("asa_bulk.cli")
 
+#: Rows per chunk written: the engine holds about two chunks of finished rows not yet written,
+#: each holding its product's lists and dicts (~7.5 KB a row), so this sets the memory floor.
+CHUNK_ROWS = 2_500
+
 
 def keys_from_env(name: str, env_file: str | None) -> list[ApiKey]:
     """``--keys-env NAME``: the keys in environment variable NAME, else NAME in the env file,
@@ -229,7 +233,9 @@ async def write_results(
     come: nothing holds the whole result. A file that cannot be written stops the run (the
     answers in flight are still checkpointed) instead of buying what could not be kept."""
     result = RunResult()
-    stream = client.iter_products(table.frame, raw=args.raw, stop=stopping.event)
+    stream = client.iter_products(
+        table.frame, raw=args.raw, stop=stopping.event, chunk_rows=CHUNK_ROWS
+    )
     writing = f"the output {args.output or '(stdout)'}"
     try:
         with contextlib.ExitStack() as files:  # on any error, both files are dropped
