@@ -2,14 +2,13 @@
 
 For each round and checkout (alternating, so the machine's drift hits both alike): the command
 ``products N.txt -o out.parquet --checkpoint ck.sqlite`` fresh, then the same again (a resume),
-against one sandbox (``flat_catalog``, zero latency, 3 keys). Prints wall time and the CLI
-process's CPU per item (user+system, its start-up included).
+against one sandbox (``flat_catalog``, zero latency, 3 keys). Prints wall time, the CLI
+process's CPU per item (user+system, its start-up included) and its own peak RSS.
 """
 
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -21,20 +20,27 @@ from asa_bulk.sandbox import make_test_keys, serve_in_thread
 ROUNDS = 2
 
 
-def _run(tree: str, args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
-    """(wall seconds, CPU seconds) of one CLI run with ``tree`` on the path."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+# Runs the command as its only child, so that RUSAGE_CHILDREN is that one process's own.
+_WRAPPER = (
+    "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
+    "r = resource.getrusage(resource.RUSAGE_CHILDREN); "
+    "print(r.ru_utime + r.ru_stime, r.ru_maxrss)"
+)
+
+
+def _run(tree: str, args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds, peak RSS MB) of one CLI run with ``tree`` on the path."""
     started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "asa_bulk", "products", *args],
+    done = subprocess.run(
+        [sys.executable, "-c", _WRAPPER, sys.executable, "-m", "asa_bulk", "products", *args],
         cwd=cwd,
         env={**env, "PYTHONPATH": tree},
         check=True,
         capture_output=True,
+        text=True,
     )
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return time.perf_counter() - started, cpu
+    cpu, maxrss_kb = done.stdout.split()
+    return time.perf_counter() - started, float(cpu), int(maxrss_kb) / 1024
 
 
 def main(argv: list[str]) -> None:
@@ -55,14 +61,13 @@ def main(argv: list[str]) -> None:
             for tree in trees:
                 for stale in work.glob("ck.sqlite*"):
                     stale.unlink()
-                fresh_wall, fresh_cpu = _run(tree, args, env, work)
-                resume_wall, resume_cpu = _run(tree, args, env, work)
-                print(
-                    f"round {round_} {tree}: fresh {fresh_wall:.1f} s, "
-                    f"{fresh_cpu / n * 1e6:.0f} us CPU/item; resume {resume_wall:.1f} s, "
-                    f"{resume_cpu / n * 1e6:.0f} us CPU/item",
-                    flush=True,
-                )
+                for phase in ("fresh", "resume"):
+                    wall, cpu, rss = _run(tree, args, env, work)
+                    print(
+                        f"round {round_} {tree} {phase}: {wall:.1f} s, "
+                        f"{cpu / n * 1e6:.0f} us CPU/item, peak RSS {rss:.0f} MB",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":
