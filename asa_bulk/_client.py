@@ -165,8 +165,11 @@ class Client:
         Each input row is in exactly one chunk of about ``chunk_rows`` rows, indexed by its
         0-based input position, with the columns of :meth:`products`. At most about two
         chunks of finished rows wait for the reader: a slow reader pauses the lookups. The
-        stream's ``summary`` (the run summary) is set once it is exhausted. Leaving the loop
-        early stops sending and awaits the answers in flight.
+        stream's ``summary`` (the run summary) is set once it is exhausted. Use it as
+        ``async with client.iter_products(...) as stream:``: leaving the block (after a
+        ``break`` too) stops sending and awaits the answers in flight. Without a checkpoint,
+        this run's results go to a temporary file (for duplicate rows), removed at the end.
+        A client runs one call at a time.
         """
         self._state()
         if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
