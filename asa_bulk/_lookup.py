@@ -8,7 +8,6 @@ key. Everything that leaves this module has been through :func:`redact`.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from dataclasses import dataclass
 from typing import Any, Final
@@ -16,6 +15,7 @@ from typing import Any, Final
 import aiohttp
 from yarl import URL
 
+from ._json import loads
 from ._keys import ApiKey, redact
 from ._limits import parse_limit_header, parse_retry_after
 from ._policy import TRANSIENT, Action, Rule, classify
@@ -86,7 +86,7 @@ def _decode(raw: bytes) -> tuple[object, bool]:
     if not raw:
         return None, False
     try:
-        body: object = json.loads(raw)
+        body: object = loads(raw)
     except (ValueError, RecursionError):  # RecursionError: e.g. 100k "["
         return None, True
     # Only a body with more brackets than the limit can nest that deep: count before walking.

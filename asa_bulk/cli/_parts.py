@@ -34,6 +34,7 @@ import pandas as pd
 
 from asa_bulk._errors import ConfigError
 from asa_bulk._frame import empty_frame
+from asa_bulk._json import dumps_text
 
 OUTPUT_FORMATS: Final = {
     ".csv": "csv",
@@ -71,12 +72,6 @@ def _escape_surrogate(match: re.Match[str]) -> str:
     return f"\\u{ord(match[0]):04x}"
 
 
-#: ``json.dumps(value, ensure_ascii=False, default=str)``, the same text, without building an
-#: encoder for each cell (json.dumps does that whenever an option is given: a third of the cost
-#: of writing the object columns, measured).
-_CELL_JSON: Final = json.JSONEncoder(ensure_ascii=False, default=str).encode
-
-
 def _cell_text(value: Any) -> Any:
     if value is None or value is pd.NA or value is pd.NaT:
         return pd.NA
@@ -88,7 +83,7 @@ def _cell_text(value: Any) -> Any:
         return pd.NA
     if isinstance(value, np.ndarray):
         value = value.tolist()
-    text = _CELL_JSON(value)
+    text = dumps_text(value)
     if not text.isascii() and _SURROGATE.search(text):  # only ever inside a JSON string
         text = _SURROGATE.sub(_escape_surrogate, text)
     return text
