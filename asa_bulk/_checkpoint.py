@@ -254,9 +254,9 @@ class SqliteCheckpoint:
             raise ConfigError(f"checkpoint {self.path} is closed")
         return self._conn
 
-    def _unpack(self, ident: str, data: bytes) -> ResultRecord | None:
+    def _unpack(self, ident: str, data: bytes, *, defer_body: bool = False) -> ResultRecord | None:
         try:
-            return unpack(data)
+            return unpack(data, defer_body=defer_body)
         except (ValueError, KeyError, TypeError) as exc:
             # Lost already; skipping it means it is sent again, not that the run stops.
             logger.warning("checkpoint %s: unreadable record %r skipped: %s", self.path, ident, exc)
@@ -293,13 +293,23 @@ class SqliteCheckpoint:
         ``run`` is the :meth:`begin_run` number current when the record was written (0: before
         any, or migrated from version 1). Queried ``_LOOKUP_CHUNK`` idents at a time.
         """
+        return self._lookup(idents, defer_body=False)
+
+    def lookup_deferred(self, idents: Sequence[str]) -> dict[str, tuple[ResultRecord, int]]:
+        """:meth:`lookup` with each body left as its JSON text (``record.body_json``;
+        ``record.body`` is None): the engine decodes it only when its row is built."""
+        return self._lookup(idents, defer_body=True)
+
+    def _lookup(
+        self, idents: Sequence[str], *, defer_body: bool
+    ) -> dict[str, tuple[ResultRecord, int]]:
         found: dict[str, tuple[ResultRecord, int]] = {}
         for start in range(0, len(idents), _LOOKUP_CHUNK):
             chunk = list(idents[start : start + _LOOKUP_CHUNK])
             with self._lock:
                 rows = self._connection().execute(_lookup_sql(len(chunk)), chunk).fetchall()
             for ident, run, data in rows:
-                record = self._unpack(ident, data)
+                record = self._unpack(ident, data, defer_body=defer_body)
                 if record is not None:
                     found[ident] = (record, run)
         return found

@@ -187,8 +187,12 @@ def _strict_utf8(raw: bytes) -> bool:
     return True
 
 
-def unpack(data: bytes) -> ResultRecord:
-    """Inverse of :func:`pack`. Raises ``ValueError`` for a row it cannot read."""
+def unpack(data: bytes, *, defer_body: bool = False) -> ResultRecord:
+    """Inverse of :func:`pack`. Raises ``ValueError`` for a row it cannot read.
+
+    ``defer_body``: the body is left undecoded, as its JSON text in ``record.body_json``
+    (``record.body`` is None), for a reader that decodes it later or never.
+    """
     dictionary = DICTIONARIES.get(data[0]) if data else None
     if dictionary is None:
         raise ValueError(f"unknown row codec {data[:1]!r}")
@@ -199,7 +203,35 @@ def unpack(data: bytes) -> ResultRecord:
         raise ValueError(f"corrupt row: {exc}") from None
     if not inflate.eof:
         raise ValueError("truncated row")
+    if defer_body:
+        record = _with_body_text(text)
+        if record is not None:
+            return record
     return ResultRecord.from_json(loads(text, fallback=_loads_strict))
+
+
+def _with_body_text(text: bytes) -> ResultRecord | None:
+    """The record of ``text`` with its body as JSON text, or None when it is not laid out
+    that way (the caller then decodes it all). The body is the last key (as :func:`pack`
+    writes it); the text before it is decoded and must end there, so a ``,"body":`` inside an
+    earlier value cannot be mistaken for it (a quote inside a JSON string is escaped)."""
+    cut = text.find(_BODY_KEY)
+    body = text[cut + len(_BODY_KEY) : -1]
+    if cut < 0 or body[:1] != b"{" or text[-1:] != b"}" or not _strict_utf8(body):
+        return None
+    try:
+        head = loads(text[:cut] + _NO_BODY, fallback=_loads_strict)
+    except ValueError:
+        return None
+    if not isinstance(head, dict) or next(reversed(head), None) != "body":
+        return None
+    record = ResultRecord.from_json(head)
+    record.body_json = body
+    return record
+
+
+_BODY_KEY: Final = b',"body":'
+_NO_BODY: Final = b',"body":null}'
 
 
 def _loads_strict(text: bytes) -> Any:

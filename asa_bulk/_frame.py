@@ -27,7 +27,8 @@ from ._flatten import (
 )
 from ._flatten import flatten_values as _flatten
 from ._inputs import InputRow
-from ._ordered import Slot
+from ._json import loads
+from ._ordered import Body, Slot
 from ._records import Request, ResultRecord
 
 __all__ = [
@@ -112,11 +113,11 @@ def build_frame(
     flattened = flattened or {}
     flat_of: dict[int, tuple[Any, ...]] = {}  # id(record) -> its flattened product
 
-    def entries() -> Iterator[tuple[InputRow, ResultRecord | None, tuple[Any, ...]]]:
+    def entries() -> Iterator[tuple[InputRow, ResultRecord | None, tuple[Any, ...], Any]]:
         for row in rows:
             request = row.request
             if request is None:
-                yield row, None, EMPTY_PRODUCT
+                yield row, None, EMPTY_PRODUCT, None
                 continue
             record = results.get(request)
             if record is None:
@@ -129,7 +130,7 @@ def build_frame(
                 body = record.body
                 flat = _flatten(body) if body is not None else flattened.get(request, EMPTY_PRODUCT)
                 flat_of[id(record)] = flat
-            yield row, record, flat
+            yield row, record, flat, record.body
 
     with _gc_paused():
         frame = _build(entries(), raw)
@@ -138,35 +139,47 @@ def build_frame(
     return frame
 
 
-def compact_record(record: ResultRecord, *, keep_body: bool) -> tuple[Any, ...]:
-    """The record's body flattened into product fields; the body itself is dropped unless
-    ``keep_body`` (``raw=True``): a decoded body costs ~4x its fields in memory."""
-    body = record.body
-    record.body_json = None  # stored already, if at all
-    if body is None:
-        return EMPTY_PRODUCT
-    flat = _flatten(body)
-    if not keep_body:
-        record.body = None
-    return flat
+def compact_record(record: ResultRecord) -> Body:
+    """Take the body out of ``record`` in the form a waiting row keeps (see
+    :data:`~asa_bulk._ordered.Body`): its JSON text when there is one, else the decoded body."""
+    body, text = record.body, record.body_json
+    record.body = record.body_json = None  # stored already, if at all
+    return text if text is not None else body
 
 
 def build_chunk(slots: Sequence[Slot], *, raw: bool = False) -> pd.DataFrame:
     """The typed frame of finished slots (see :mod:`asa_bulk._ordered`), indexed by each row's
-    0-based input position."""
+    0-based input position. Bodies are decoded and flattened here, with the collector paused:
+    everything made survives into the frame."""
+    decoded: dict[int, tuple[Any, tuple[Any, ...]]] = {}  # id(body) -> (body, flat): duplicates
+
+    def entries() -> Iterator[tuple[InputRow, ResultRecord | None, tuple[Any, ...], Any]]:
+        for slot in slots:
+            body = slot.body
+            if body is None:
+                yield slot.row, slot.record, EMPTY_PRODUCT, None
+                continue
+            known = decoded.get(id(body))
+            if known is None:
+                value = loads(body) if type(body) is bytes else body
+                # The decoded body dies here unless it is a column: a chunk of whole products
+                # would hold ~4x its fields.
+                known = decoded[id(body)] = (value if raw else None, _flatten(value))
+            yield slot.row, slot.record, known[1], known[0]
+
     with _gc_paused():
-        frame = _build(((slot.row, slot.record, slot.flat or EMPTY_PRODUCT) for slot in slots), raw)
+        frame = _build(entries(), raw)
     frame.index = pd.Index(np.fromiter((slot.row.index for slot in slots), np.int64, len(slots)))
     return frame
 
 
 def _build(
-    entries: Iterable[tuple[InputRow, ResultRecord | None, tuple[Any, ...]]], raw: bool
+    entries: Iterable[tuple[InputRow, ResultRecord | None, tuple[Any, ...], Any]], raw: bool
 ) -> pd.DataFrame:
     base: list[tuple[Any, ...]] = []
     products: list[tuple[Any, ...]] = []
     bodies: list[Any] = []
-    for row, record, flat in entries:
+    for row, record, flat, body in entries:
         if record is None:
             base.append(
                 (row.asin, row.domain, "invalid", row.error, None, 0, None, None, None, None,
@@ -183,7 +196,7 @@ def _build(
              request.country)
         )  # fmt: skip
         products.append(flat)
-        bodies.append(record.body)
+        bodies.append(body)
     return _assemble(base, products, bodies if raw else None)
 
 

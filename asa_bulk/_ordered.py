@@ -2,8 +2,11 @@
 
 Results arrive in any order; the rows they belong to leave in input order. Each input row
 takes a :class:`Slot` when the plan reads it; the slot is filled when its request's record
-arrives (duplicates share one record and one flattened tuple), and the filled prefix is handed
-out in chunks. What is held is the *backlog*: rows read and not yet handed out. The plan stops
+arrives (duplicates share one record and one body), and the filled prefix is handed out in
+chunks. A slot holds its body as JSON bytes (see :data:`Body`), decoded only when its chunk is
+built: bytes are one object the cyclic collector never walks, where a decoded product is dozens
+that it walks on every full collection for as long as they wait (a third of a resume's CPU).
+What is held is the *backlog*: rows read and not yet handed out. The plan stops
 reading input while the backlog is at its limit, so memory depends on the window, not on the
 number of rows, and a slow request at the head holds back at most a window of finished rows.
 """
@@ -18,19 +21,22 @@ from typing import Any
 from ._inputs import InputRow
 from ._records import ResultRecord
 
-#: A record's compact form for the frame (the endpoint's flattening of its body).
-Flatten = Callable[[ResultRecord], tuple[Any, ...]]
+#: A finished row's body while it waits: its JSON text as received or stored, a decoded body
+#: when there is no text (a store of the caller's), or None (no body, an invalid row).
+Body = bytes | dict[str, Any] | None
+#: Takes a record's body out of it, in the form a slot keeps (the endpoint's ``compact``).
+Compact = Callable[[ResultRecord], Body]
 
 
 class Slot:
-    """One input row on its way out: its record and flattened fields once they are known."""
+    """One input row on its way out: its record (without its body) and its body, once known."""
 
-    __slots__ = ("done", "flat", "record", "row")
+    __slots__ = ("body", "done", "record", "row")
 
     def __init__(self, row: InputRow) -> None:
         self.row = row
         self.record: ResultRecord | None = None
-        self.flat: tuple[Any, ...] | None = None
+        self.body: Body = None
         self.done = False
 
 
@@ -55,10 +61,10 @@ class OrderedRows:
         self._slots.append(slot)
         return slot
 
-    def fill(self, slots: list[Slot], record: ResultRecord | None, flat: tuple[Any, ...]) -> None:
+    def fill(self, slots: list[Slot], record: ResultRecord | None, body: Body) -> None:
         """Finish ``slots`` (an invalid row has no record) and advance the finished prefix."""
         for slot in slots:
-            slot.record, slot.flat, slot.done = record, flat, True
+            slot.record, slot.body, slot.done = record, body, True
         queue, prefix = self._slots, self._finished_prefix
         while prefix < len(queue) and queue[prefix].done:
             prefix += 1

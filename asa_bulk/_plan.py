@@ -17,7 +17,7 @@ from typing import Any, Final, Protocol
 
 from ._errors import CheckpointWriteError
 from ._inputs import InputRow
-from ._ordered import Flatten, OrderedRows, Slot
+from ._ordered import Body, Compact, OrderedRows, Slot
 from ._records import Request, ResultRecord
 
 #: Called with the number of input rows that just reached their final status, and the record
@@ -30,9 +30,6 @@ PAUSE: Final = None
 
 #: Input rows read (and looked up in the checkpoint) at a time.
 BLOCK_ROWS: Final = 512
-
-#: The flattened form of a row without a body (the endpoint's empty tuple).
-EmptyFlat = tuple[Any, ...]
 
 
 class ResultIndex(Protocol):
@@ -55,8 +52,7 @@ class Plan:
         rows: Iterable[InputRow],
         *,
         ordered: OrderedRows,
-        flatten: Flatten,
-        empty: EmptyFlat,
+        compact: Compact,
         index: ResultIndex,
         run: int,
         window: int,
@@ -66,9 +62,10 @@ class Plan:
     ) -> None:
         self._rows = iter(rows)
         self._ordered = ordered
-        self._flatten = flatten
-        self._empty = empty
+        self._compact = compact
         self._index = index
+        # A SqliteCheckpoint can leave bodies undecoded: a waiting row keeps them as text anyway.
+        self._lookup = getattr(index, "lookup_deferred", index.lookup)
         self._run = run
         self._window = window
         self._servable = servable
@@ -77,10 +74,10 @@ class Plan:
         self._pending: dict[Request, list[Slot]] = {}
         #: Requests finished since the checkpoint was last asked (it knows the older ones; an
         #: index that cannot give bodies back keeps them all here).
-        self._recent: dict[Request, tuple[ResultRecord, tuple[Any, ...]]] = {}
+        self._recent: dict[Request, tuple[ResultRecord, Body]] = {}
         self._forget_recent = index_has_bodies
         #: Records the checkpoint failed to store: it cannot answer for them, so they stay here.
-        self._unstored: dict[Request, tuple[ResultRecord, tuple[Any, ...]]] = {}
+        self._unstored: dict[Request, tuple[ResultRecord, Body]] = {}
         self.status_counts: Counter[str] = Counter()
         self.rows = 0
         self.unique = 0
@@ -107,7 +104,7 @@ class Plan:
             for row in block
             if row.request is not None and row.request not in self._pending
         }
-        known = self._index.lookup(sorted(idents)) if idents else {}
+        known = self._lookup(sorted(idents)) if idents else {}
         if self._forget_recent:
             self._recent.clear()  # from now on the checkpoint answers for those
         return known
@@ -118,7 +115,7 @@ class Plan:
         slot = self._ordered.add(row)
         request = row.request
         if request is None:
-            self._finish([slot], None, self._empty)
+            self._finish([slot], None, None)
             return None
         waiting = self._pending.get(request)
         if waiting is not None:
@@ -139,10 +136,10 @@ class Plan:
                 else:
                     self.unique += 1
                     self.from_checkpoint += 1
-                flat = self._flatten(record)
-                self._recent[request] = (record, flat)
+                body = self._compact(record)
+                self._recent[request] = (record, body)
                 known.pop(request.ident)
-                self._finish([slot], record, flat)
+                self._finish([slot], record, body)
                 return None
         self.unique += 1
         self._pending[request] = [slot]
@@ -169,17 +166,15 @@ class Plan:
             ) from exc
         finally:
             slots = self._pending.pop(record.request, None)
-            flat = self._flatten(record)
-            self._recent[record.request] = (record, flat)
+            body = self._compact(record)
+            self._recent[record.request] = (record, body)
             if not stored:
-                self._unstored[record.request] = (record, flat)
+                self._unstored[record.request] = (record, body)
             if slots is not None:
-                self._finish(slots, record, flat)
+                self._finish(slots, record, body)
 
-    def _finish(
-        self, slots: list[Slot], record: ResultRecord | None, flat: tuple[Any, ...]
-    ) -> None:
-        self._ordered.fill(slots, record, flat)
+    def _finish(self, slots: list[Slot], record: ResultRecord | None, body: Body) -> None:
+        self._ordered.fill(slots, record, body)
         self.status_counts[record.status if record is not None else "invalid"] += len(slots)
         self._progress(len(slots), record)
 

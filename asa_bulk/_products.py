@@ -11,10 +11,9 @@ from typing import Any, Final
 
 import pandas as pd
 
-from ._flatten import EMPTY_PRODUCT
 from ._frame import build_chunk, compact_record, empty_frame
 from ._inputs import InputRow, iter_input_rows
-from ._ordered import Slot
+from ._ordered import Body, Slot
 from ._records import ResultRecord
 
 
@@ -22,8 +21,6 @@ class ProductEndpoint:
     """``GET /api/v1/amazon/product``: one row per ASIN or product URL."""
 
     name: Final = "product"
-    #: The flattened fields of a row without a product body.
-    empty: Final = EMPTY_PRODUCT
 
     def input_rows(
         self,
@@ -35,8 +32,8 @@ class ProductEndpoint:
     ) -> Iterator[InputRow]:
         return iter_input_rows(items, domain=domain, language=language, country=country)
 
-    def compact(self, record: ResultRecord, *, raw: bool) -> tuple[Any, ...]:
-        return compact_record(record, keep_body=raw)
+    def compact(self, record: ResultRecord) -> Body:
+        return compact_record(record)
 
     def build_chunk(self, slots: Sequence[Slot], *, raw: bool) -> pd.DataFrame:
         return build_chunk(slots, raw=raw)

@@ -162,8 +162,7 @@ async def _chunks(
     plan = Plan(
         rows,
         ordered=ordered,
-        flatten=lambda record: endpoint.compact(record, raw=raw),
-        empty=endpoint.empty,
+        compact=endpoint.compact,
         index=index,
         run=index.begin_run(),
         window=2 * chunk_rows + 1024,

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -437,3 +438,44 @@ def test_a_body_is_stored_as_received_and_reads_back_as_decoded(raw: bytes, spli
     without = ResultRecord(ProductRequest("B000000001"), "ok", body=body)
     assert unpack(pack(with_bytes)) == unpack(pack(without)) == without
     assert (raw.strip() in _record_json(with_bytes)) is spliced
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        make_record(1),
+        make_record(2, status="failed"),  # no body
+        # A value before the body that spells the body key: only the real one is cut at.
+        ResultRecord(
+            ProductRequest("B000000003"),
+            "ok",
+            error_message='x,"body":{"asin":"nope"}',
+            body={"asin": "B000000003", "note": ',"body":{}'},
+        ),
+        ResultRecord(ProductRequest("B000000004"), "ok", body={"title": "\ud800 lone"}),
+    ],
+)
+def test_a_deferred_lookup_gives_the_body_as_text_that_decodes_to_it(
+    tmp_path: Path, record: ResultRecord
+) -> None:
+    with SqliteCheckpoint(tmp_path / "c.db") as store:
+        store.record(record)
+        ((whole, _),) = store.lookup([record.request.ident]).values()
+        ((deferred, _),) = store.lookup_deferred([record.request.ident]).values()
+    assert whole == record
+    assert deferred.body is None
+    if record.body is None:
+        assert deferred.body_json is None
+    else:
+        assert deferred.body_json is not None
+        assert json.loads(deferred.body_json) == record.body
+    deferred.body, deferred.body_json = record.body, None
+    assert deferred == record  # everything but the body, exactly
+
+
+def test_a_row_not_laid_out_for_deferral_is_decoded_whole() -> None:
+    record = make_record(1)
+    text = json.dumps(record.to_json()).encode()  # spaced: no ',"body":' to cut at
+    deflate = zlib.compressobj(1, zlib.DEFLATED, -13, 7, zlib.Z_DEFAULT_STRATEGY, DICTIONARIES[2])
+    data = bytes([2]) + deflate.compress(text) + deflate.flush()
+    assert unpack(data, defer_body=True) == record

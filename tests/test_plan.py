@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,7 +13,6 @@ from asa_bulk._frame import build_chunk, compact_record
 from asa_bulk._inputs import iter_input_rows
 from asa_bulk._ordered import OrderedRows
 from asa_bulk._plan import BLOCK_ROWS, PAUSE, IndexedStore, Plan
-from asa_bulk._products import PRODUCTS
 from asa_bulk._records import ProductRequest, ResultRecord
 from tests.support.records import ListStore
 
@@ -38,15 +38,14 @@ class DictIndex:
 
 
 def make_plan(
-    items: list[str], index: Any = None, *, window: int = 10_000, raw: bool = False, **kw: Any
+    items: list[str], index: Any = None, *, window: int = 10_000, **kw: Any
 ) -> tuple[Plan, OrderedRows]:
     ordered = OrderedRows(chunk_rows=kw.pop("chunk_rows", 10_000))
     index = index if index is not None else IndexedStore()
     plan = Plan(
         iter_input_rows(items),
         ordered=ordered,
-        flatten=lambda record: compact_record(record, keep_body=raw),
-        empty=PRODUCTS.empty,
+        compact=compact_record,
         index=index,
         run=index.begin_run(),
         window=window,
@@ -140,22 +139,26 @@ def test_the_plan_pauses_while_the_window_is_full_and_goes_on_once_rows_are_take
     assert next(requests) == ProductRequest(f"B{BLOCK_ROWS:09d}")  # room again
 
 
-def test_bodies_are_flattened_on_arrival_unless_kept() -> None:
+def test_waiting_rows_hold_the_body_as_json_text_decoded_when_their_chunk_is_built() -> None:
     body = {"asin": "B000000001", "title": "Pan", "price": 9.5, "currency": "EUR"}
+    text = json.dumps(body).encode()
     frames = []
     for raw in (False, True):
-        plan, ordered = make_plan(["B000000001", "B000000001"], raw=raw)
+        plan, ordered = make_plan(["B000000001", "B000000001"])
         (request,) = list(plan.requests())
         assert request is not None
-        record = ResultRecord(request, "ok", body=dict(body))
+        record = ResultRecord(request, "ok", body=dict(body), body_json=text)
         plan.record(record)
-        assert (record.body is not None) is raw  # dropped: memory stays flat
+        assert record.body is None  # no decoded product waits: the collector never walks it
         ordered.close()
-        frames.append(build_chunk(ordered.take(), raw=raw))
+        slots = ordered.take()
+        assert [slot.body for slot in slots] == [text, text]
+        frames.append(build_chunk(slots, raw=raw))
     assert frames[0].equals(frames[1].drop(columns="raw"))
     assert list(frames[0]["title"]) == ["Pan", "Pan"]
     assert list(frames[0]["price"]) == [9.5, 9.5]
     assert frames[1]["raw"].iloc[0] == body
+    assert frames[1]["raw"].iloc[1] is frames[1]["raw"].iloc[0]  # decoded once, fanned out
 
 
 def test_a_result_the_checkpoint_failed_to_store_still_answers_its_later_duplicates() -> None:
