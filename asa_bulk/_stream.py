@@ -51,13 +51,12 @@ class ResultStream:
         chunk_rows: int,
         total: int | None,
         stop: asyncio.Event | None,
-        spool: bool = True,
     ) -> None:
         self._outcome = _Outcome()
         # The generator holds the outcome, never the stream: dropping the stream (a `break`
         # out of `async for`) then finalizes the generator at once, which stops the run.
         self._chunks: AsyncGenerator[pd.DataFrame, None] = _run(
-            self._outcome, client, endpoint, rows, raw, chunk_rows, total, stop, spool
+            self._outcome, client, endpoint, rows, raw, chunk_rows, total, stop
         )
 
     @property
@@ -121,10 +120,9 @@ async def _run(
     chunk_rows: int,
     total: int | None,
     stop: asyncio.Event | None,
-    spool: bool,
 ) -> AsyncGenerator[pd.DataFrame, None]:
     started_at = datetime.now(timezone.utc)
-    with _Spool.for_run(client._state(), enabled=spool) as index:
+    with _Spool.for_run(client._state()) as index:
         # aclosing: leaving early must stop the run (and await what is in flight) before the
         # spool goes away, not whenever the inner generator happens to be collected.
         async with contextlib.aclosing(
@@ -165,7 +163,7 @@ async def _chunks(
         compact=endpoint.compact,
         index=index,
         run=index.begin_run(),
-        window=2 * chunk_rows + 1024,
+        window=window_rows(chunk_rows),
         servable=state.servable,
         on_progress=bar.advance,
         index_has_bodies=getattr(index, "has_bodies", True),
@@ -230,12 +228,18 @@ async def _chunks(
         outcome.warn_if_stopped(stacklevel=4)  # _chunks, _run, __anext__, the `async for`
 
 
-class _Spool:
-    """Where a stream without a checkpoint keeps this run's results for its duplicate rows.
+def window_rows(chunk_rows: int) -> int:
+    """Rows read and not yet handed out, at most: a chunk, plus room for the lookups to go on
+    behind a slow row at its head (a quarter chunk, at least a thousand rows)."""
+    return chunk_rows + max(1024, chunk_rows // 4)
 
-    Kept in memory, they would grow with the rows; a stream promises flat memory, so they go
-    to a temporary checkpoint file, removed at the end. ``products()`` holds the whole frame
-    anyway and keeps them in memory (cheaper: nothing is encoded).
+
+class _Spool:
+    """Where a run without a checkpoint keeps its results for its duplicate rows.
+
+    Kept in memory, they would grow with the rows (by ~4 KB a row: a body's JSON text is not
+    the frame's objects, so even ``products()`` would hold its result twice); they go to a
+    temporary checkpoint file instead, removed at the end.
     """
 
     def __init__(self, index: ResultIndex, folder: tempfile.TemporaryDirectory[str] | None):
@@ -243,8 +247,8 @@ class _Spool:
         self._folder = folder
 
     @classmethod
-    def for_run(cls, state: Any, *, enabled: bool) -> _Spool:
-        if state.store is not None or not enabled:
+    def for_run(cls, state: Any) -> _Spool:
+        if state.store is not None:
             return cls(state.index, None)
         from ._checkpoint import SqliteCheckpoint
 

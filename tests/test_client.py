@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 import asa_bulk
+from asa_bulk._stream import window_rows
 from asa_bulk.testing import FakeClock, is_testing, set_testing
 from tests.support.fakeapi import BASE, Call, FakeApi, Reply, error, ok
 from tests.support.records import ListStore
@@ -172,9 +173,9 @@ async def test_a_slow_reader_pauses_the_lookups(api: FakeApi, client: asa_bulk.C
     for _ in range(50):
         await asyncio.sleep(0)
     sent_while_not_reading = len(api.calls)
-    # The window (two chunks plus a margin) fills, then nothing more is read or sent.
+    # The window fills, then nothing more is read or sent.
     assert len(first) == 100
-    assert sent_while_not_reading < 2 * 100 + 1024 + 512 + 20
+    assert sent_while_not_reading < window_rows(100) + 512 + 20
     rest = [chunk async for chunk in stream]
     assert sum(map(len, rest)) + len(first) == len(items)
 
@@ -271,7 +272,7 @@ async def test_rows_skipped_after_a_stop_still_wait_for_a_slow_reader(
     for _ in range(200):
         await asyncio.sleep(0)
     # Read only as fast as chunks are taken, stop or no stop: a window, a block and a margin.
-    assert read <= 100 + (2 * 100 + 1024) + 512 + 1000
+    assert read <= 100 + window_rows(100) + 512 + 1000
     assert set(first["status"]) == {"skipped"}
     with pytest.warns(asa_bulk.RunStoppedWarning, match="interrupted"):
         rows = len(first) + sum([len(chunk) async for chunk in stream])

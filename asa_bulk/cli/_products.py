@@ -65,8 +65,9 @@ class CommandAborted(AsaBulkError):
 
 log = logging.getLogger("asa_bulk.cli")
 
-#: Rows per chunk written: the engine holds about two chunks of finished rows not yet written,
-#: each holding its product's lists and dicts (~7.5 KB a row), so this sets the memory floor.
+#: Rows per chunk written: the engine holds about a chunk and a quarter of rows not yet written
+#: (each body as ~4 KB of JSON text) and the chunk being written holds its products' lists and
+#: dicts (~7.5 KB a row), so this sets the memory floor.
 CHUNK_ROWS = 2_500
 
 
