@@ -175,7 +175,7 @@ class Client:
         if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
             raise ConfigError(f"chunk_rows must be a whole number of 1 or more, got {chunk_rows!r}")
         rows = self._rows(items, domain=domain, language=language, country=country)
-        return self._stream(items, rows, raw=raw, chunk_rows=chunk_rows, stop=stop)
+        return self._stream(items, rows, raw=raw, chunk_rows=chunk_rows, stop=stop, spool=True)
 
     async def products(
         self,
@@ -222,15 +222,17 @@ class Client:
         items: Any,
         rows: Any,
         *,
+        spool: bool,
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
         **call: Any,
     ) -> ResultStream:
         return ResultStream(
-            self, PRODUCTS, rows, chunk_rows=chunk_rows, total=_length(items), **call
+            self, PRODUCTS, rows, chunk_rows=chunk_rows, total=_length(items), spool=spool, **call
         )
 
     async def _collect(self, items: Any, *, raw: bool, stop: Any, **defaults: Any) -> pd.DataFrame:
-        stream = self._stream(items, self._rows(items, **defaults), raw=raw, stop=stop)
+        # In memory, not spooled: see _stream._Spool.
+        stream = self._stream(items, self._rows(items, **defaults), raw=raw, stop=stop, spool=False)
         stream._quiet()
         try:
             chunks = [chunk async for chunk in stream]

@@ -139,19 +139,20 @@ def build_frame(
     return frame
 
 
-def compact_record(record: ResultRecord) -> Body:
-    """Take the body out of ``record`` in the form a waiting row keeps (see
-    :data:`~asa_bulk._ordered.Body`): its JSON text when there is one, else the decoded body."""
-    body, text = record.body, record.body_json
+def compact_record(record: ResultRecord) -> Body | None:
+    """Take the body out of ``record`` in the form waiting rows share (see
+    :class:`~asa_bulk._ordered.Body`): its JSON text when there is one, else the decoded body."""
+    value, text = record.body, record.body_json
     record.body = record.body_json = None  # stored already, if at all
-    return text if text is not None else body
+    if text is not None:
+        return Body(text=text)
+    return Body(value=value) if value is not None else None
 
 
 def build_chunk(slots: Sequence[Slot], *, raw: bool = False) -> pd.DataFrame:
     """The typed frame of finished slots (see :mod:`asa_bulk._ordered`), indexed by each row's
     0-based input position. Bodies are decoded and flattened here, with the collector paused:
     everything made survives into the frame."""
-    decoded: dict[int, tuple[Any, tuple[Any, ...]]] = {}  # id(body) -> (body, flat): duplicates
 
     def entries() -> Iterator[tuple[InputRow, ResultRecord | None, tuple[Any, ...], Any]]:
         for slot in slots:
@@ -159,13 +160,12 @@ def build_chunk(slots: Sequence[Slot], *, raw: bool = False) -> pd.DataFrame:
             if body is None:
                 yield slot.row, slot.record, EMPTY_PRODUCT, None
                 continue
-            known = decoded.get(id(body))
-            if known is None:
-                value = loads(body) if type(body) is bytes else body
-                # The decoded body dies here unless it is a column: a chunk of whole products
-                # would hold ~4x its fields.
-                known = decoded[id(body)] = (value if raw else None, _flatten(value))
-            yield slot.row, slot.record, known[1], known[0]
+            if body.flat is None:
+                value = loads(body.text) if body.text is not None else body.value
+                body.flat = _flatten(value)
+                # Kept only as a column: a chunk of whole products would hold ~4x its fields.
+                body.text, body.value = None, value if raw else None
+            yield slot.row, slot.record, body.flat, body.value
 
     with _gc_paused():
         frame = _build(entries(), raw)

@@ -3,7 +3,7 @@
 Results arrive in any order; the rows they belong to leave in input order. Each input row
 takes a :class:`Slot` when the plan reads it; the slot is filled when its request's record
 arrives (duplicates share one record and one body), and the filled prefix is handed out in
-chunks. A slot holds its body as JSON bytes (see :data:`Body`), decoded only when its chunk is
+chunks. A slot holds its body as JSON bytes (see :class:`Body`), decoded only when its chunk is
 built: bytes are one object the cyclic collector never walks, where a decoded product is dozens
 that it walks on every full collection for as long as they wait (a third of a resume's CPU).
 What is held is the *backlog*: rows read and not yet handed out. The plan stops
@@ -21,11 +21,26 @@ from typing import Any
 from ._inputs import InputRow
 from ._records import ResultRecord
 
-#: A finished row's body while it waits: its JSON text as received or stored, a decoded body
-#: when there is no text (a store of the caller's), or None (no body, an invalid row).
-Body = bytes | dict[str, Any] | None
-#: Takes a record's body out of it, in the form a slot keeps (the endpoint's ``compact``).
-Compact = Callable[[ResultRecord], Body]
+
+class Body:
+    """One finished request's body, shared by every row that repeats it.
+
+    It waits as its JSON text (``text``; a decoded ``value`` when there is no text: a store
+    of the caller's). The first chunk holding one of its rows decodes it and keeps the
+    flattened fields (``flat``, and ``value`` when the chunk wants the raw body): the same
+    objects as that chunk's frame, so a later duplicate costs nothing more.
+    """
+
+    __slots__ = ("flat", "text", "value")
+
+    def __init__(self, text: bytes | None = None, value: Any = None) -> None:
+        self.text = text
+        self.value = value
+        self.flat: tuple[Any, ...] | None = None
+
+
+#: Takes a record's body out of it, as the rows waiting for it share it (None: no body).
+Compact = Callable[[ResultRecord], Body | None]
 
 
 class Slot:
@@ -36,7 +51,7 @@ class Slot:
     def __init__(self, row: InputRow) -> None:
         self.row = row
         self.record: ResultRecord | None = None
-        self.body: Body = None
+        self.body: Body | None = None
         self.done = False
 
 
@@ -61,7 +76,7 @@ class OrderedRows:
         self._slots.append(slot)
         return slot
 
-    def fill(self, slots: list[Slot], record: ResultRecord | None, body: Body) -> None:
+    def fill(self, slots: list[Slot], record: ResultRecord | None, body: Body | None) -> None:
         """Finish ``slots`` (an invalid row has no record) and advance the finished prefix."""
         for slot in slots:
             slot.record, slot.body, slot.done = record, body, True

@@ -74,10 +74,10 @@ class Plan:
         self._pending: dict[Request, list[Slot]] = {}
         #: Requests finished since the checkpoint was last asked (it knows the older ones; an
         #: index that cannot give bodies back keeps them all here).
-        self._recent: dict[Request, tuple[ResultRecord, Body]] = {}
+        self._recent: dict[Request, tuple[ResultRecord, Body | None]] = {}
         self._forget_recent = index_has_bodies
         #: Records the checkpoint failed to store: it cannot answer for them, so they stay here.
-        self._unstored: dict[Request, tuple[ResultRecord, Body]] = {}
+        self._unstored: dict[Request, tuple[ResultRecord, Body | None]] = {}
         self.status_counts: Counter[str] = Counter()
         self.rows = 0
         self.unique = 0
@@ -173,7 +173,7 @@ class Plan:
             if slots is not None:
                 self._finish(slots, record, body)
 
-    def _finish(self, slots: list[Slot], record: ResultRecord | None, body: Body) -> None:
+    def _finish(self, slots: list[Slot], record: ResultRecord | None, body: Body | None) -> None:
         self._ordered.fill(slots, record, body)
         self.status_counts[record.status if record is not None else "invalid"] += len(slots)
         self._progress(len(slots), record)

@@ -32,7 +32,7 @@ class ProductEndpoint:
     ) -> Iterator[InputRow]:
         return iter_input_rows(items, domain=domain, language=language, country=country)
 
-    def compact(self, record: ResultRecord) -> Body:
+    def compact(self, record: ResultRecord) -> Body | None:
         return compact_record(record)
 
     def build_chunk(self, slots: Sequence[Slot], *, raw: bool) -> pd.DataFrame:

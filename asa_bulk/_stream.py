@@ -51,12 +51,13 @@ class ResultStream:
         chunk_rows: int,
         total: int | None,
         stop: asyncio.Event | None,
+        spool: bool = True,
     ) -> None:
         self._outcome = _Outcome()
         # The generator holds the outcome, never the stream: dropping the stream (a `break`
         # out of `async for`) then finalizes the generator at once, which stops the run.
         self._chunks: AsyncGenerator[pd.DataFrame, None] = _run(
-            self._outcome, client, endpoint, rows, raw, chunk_rows, total, stop
+            self._outcome, client, endpoint, rows, raw, chunk_rows, total, stop, spool
         )
 
     @property
@@ -120,9 +121,10 @@ async def _run(
     chunk_rows: int,
     total: int | None,
     stop: asyncio.Event | None,
+    spool: bool,
 ) -> AsyncGenerator[pd.DataFrame, None]:
     started_at = datetime.now(timezone.utc)
-    with _Spool.for_run(client._state()) as index:
+    with _Spool.for_run(client._state(), enabled=spool) as index:
         # aclosing: leaving early must stop the run (and await what is in flight) before the
         # spool goes away, not whenever the inner generator happens to be collected.
         async with contextlib.aclosing(
@@ -235,11 +237,12 @@ def window_rows(chunk_rows: int) -> int:
 
 
 class _Spool:
-    """Where a run without a checkpoint keeps its results for its duplicate rows.
+    """Where a stream without a checkpoint keeps this run's results for its duplicate rows.
 
-    Kept in memory, they would grow with the rows (by ~4 KB a row: a body's JSON text is not
-    the frame's objects, so even ``products()`` would hold its result twice); they go to a
-    temporary checkpoint file instead, removed at the end.
+    Kept in memory, they would grow with the rows; a stream promises flat memory, so they go
+    to a temporary checkpoint file, removed at the end. ``products()`` keeps them in memory:
+    once its chunk is built, a body is the frame's own objects (see
+    :class:`~asa_bulk._ordered.Body`), and spooling costs ~150 µs a row (encoding, a commit).
     """
 
     def __init__(self, index: ResultIndex, folder: tempfile.TemporaryDirectory[str] | None):
@@ -247,8 +250,8 @@ class _Spool:
         self._folder = folder
 
     @classmethod
-    def for_run(cls, state: Any) -> _Spool:
-        if state.store is not None:
+    def for_run(cls, state: Any, *, enabled: bool) -> _Spool:
+        if state.store is not None or not enabled:
             return cls(state.index, None)
         from ._checkpoint import SqliteCheckpoint
 

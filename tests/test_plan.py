@@ -110,6 +110,26 @@ def test_a_duplicate_blocks_later_shares_the_result_through_the_checkpoint() -> 
     assert frame["title"].iloc[-1] == frame["title"].iloc[0] == "tB000000001"
 
 
+def test_a_duplicate_in_a_later_chunk_shares_the_first_chunks_objects() -> None:
+    # products() keeps this run's bodies in memory: once built, a body must be the frame's
+    # own objects, or a later duplicate would keep its JSON text alive beside them.
+    plan, ordered = make_plan(["B000000001", "B000000002", "B000000001"], chunk_rows=1)
+    requests = plan.requests()
+    body = {"asin": "B000000001", "images": ["a.jpg"]}
+    first = next(requests)
+    assert first is not None
+    plan.record(ResultRecord(first, "ok", body=dict(body), body_json=json.dumps(body).encode()))
+    early = build_chunk(ordered.take())
+    second = next(requests)
+    assert second is not None
+    plan.record(ResultRecord(second, "ok", body={"asin": "B000000002"}))
+    assert list(requests) == []  # the repeat is answered, not sent
+    ordered.close()
+    late = [build_chunk(ordered.take()) for _ in range(2)][-1]
+    assert late.index.tolist() == [2]
+    assert late["images"].iloc[0] is early["images"].iloc[0]
+
+
 def test_results_of_an_earlier_run_are_served_and_counted_as_such() -> None:
     index = DictIndex()
     index.begin_run()
@@ -152,8 +172,15 @@ def test_waiting_rows_hold_the_body_as_json_text_decoded_when_their_chunk_is_bui
         assert record.body is None  # no decoded product waits: the collector never walks it
         ordered.close()
         slots = ordered.take()
-        assert [slot.body for slot in slots] == [text, text]
+        shared = slots[0].body
+        assert shared is not None
+        assert slots[1].body is shared
+        texts = [shared.text]
         frames.append(build_chunk(slots, raw=raw))
+        texts.append(shared.text)
+        assert texts == [text, None]  # decoded once: from now on the frame's own objects
+        assert shared.flat is not None
+        assert shared.flat[0] == "Pan"
     assert frames[0].equals(frames[1].drop(columns="raw"))
     assert list(frames[0]["title"]) == ["Pan", "Pan"]
     assert list(frames[0]["price"]) == [9.5, 9.5]
