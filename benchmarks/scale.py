@@ -15,6 +15,8 @@ bottleneck. At each N, on the same N unique ASINs (deterministic), side by side 
   same command again (a resume of the finished job). Their CPU is the whole process's;
   ``net_cpu_us`` subtracts the fixed cost (interpreter, imports) of a 100-item run.
 
+The smallest N (10k) is run three times and each case keeps its median run (``repeats`` shows the
+spread): one run of it varies by ±20% here, and it is what the CPU flatness ratios divide by.
 ``server_cpu_us`` is the sandbox's CPU per item during the run. The sandbox runs with
 ``flat_catalog`` (a cost per request flat at any N) when this asa_bulk has it, else stock (its
 body cache holds 65,536 ASINs; above that each request costs it more, so part of what a larger
@@ -54,7 +56,7 @@ TITLE = "6. Scale: memory and CPU per item from 10k to 1M (zero latency, client-
 COLUMNS = (
     "case", "N", "exit", "rows", "not_ok", "wall_s", "items_per_s", "cpu_per_item_us", "net_cpu_us",
     "server_cpu_us", "peak_rss_mb", "frame_mb", "frame_true_mb", "ck_kb_per_row", "vs_fresh",
-    "vs_bare",
+    "vs_bare", "repeats",
     "target", "met",
 )  # fmt: skip
 SIZES = (10_000, 100_000, 1_000_000)
@@ -75,6 +77,9 @@ CPU_FLAT = 1.15  # CPU per item at the largest N vs the smallest
 FRAME_SLACK_MB = 300.0  # fetch_products_sync peak <= 2 x frame + this
 RESUME_S, RESUME_N = 60.0, 1_000_000
 RATIO, RATIO_AIM, RATIO_N = 1.5, 1.3, 100_000
+# One run at 10k varies by +-20% on a shared machine, and it is the flatness ratios' denominator:
+# the smallest N (up to this) is run REPEATS times and each case keeps its median run.
+REPEATS, REPEAT_MAX_N = 3, 10_000
 
 CLI_FRESH, CLI_RESUME, CLI_BASE = "CLI fresh", "CLI resume", "CLI fixed cost"
 SYNC, ITER, BARE = "fetch_products_sync", "iter_products (chunks discarded)", "bare aiohttp loop"
@@ -407,6 +412,24 @@ def _size(suite: _Suite, n: int, iter_ok: bool) -> list[dict[str, Any]]:
     return rows
 
 
+def median_rows(trials: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per case, the trial with the median CPU per item; ``repeats`` gives the spread. Trials
+    that did not all run the same cases, or a case that failed once, keep the first trial's."""
+    if len({tuple(row["case"] for row in trial) for trial in trials}) != 1:
+        return trials[0]
+    out = []
+    for runs in zip(*trials, strict=True):
+        if any(row.get("exit") != 0 for row in runs):
+            out.append(next((row for row in runs if row.get("exit") != 0), runs[0]))
+            continue
+        field = "net_cpu_us" if runs[0].get("net_cpu_us") is not None else "cpu_per_item_us"
+        ranked = sorted(runs, key=lambda row: float(row[field]))
+        median = dict(ranked[len(ranked) // 2])
+        median["repeats"] = f"{len(runs)}x, {ranked[0][field]:,.0f}-{ranked[-1][field]:,.0f} µs"
+        out.append(median)
+    return out
+
+
 def run(smoke: bool = False, sizes: Sequence[int] | None = None) -> list[dict[str, Any]]:
     """Rows per N (default 10k, 100k, 1M; smoke: 200, 400) for every case; see the docstring."""
     chosen = sorted(set(sizes or (SMOKE_SIZES if smoke else SIZES)))
@@ -429,7 +452,10 @@ def run(smoke: bool = False, sizes: Sequence[int] | None = None) -> list[dict[st
         base["target"] = "(its CPU is subtracted for net_cpu_us)"
         rows.append(base)
         for n in chosen:
-            rows += _size(suite, n, iter_ok)
+            if n == chosen[0] and n <= REPEAT_MAX_N and not smoke:
+                rows += median_rows([_size(suite, n, iter_ok) for _ in range(REPEATS)])
+            else:
+                rows += _size(suite, n, iter_ok)
     for row in rows:
         row["sandbox"] = mode
     return rows

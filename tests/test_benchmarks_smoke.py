@@ -309,3 +309,19 @@ def test_the_streaming_child_uses_the_client_api(
     assert calls == [
         {"keys": ["k"], "base_url": url, "concurrency": 3, "rps": 9.0, "progress": False}
     ]
+
+
+def test_the_smallest_size_keeps_each_cases_median_run() -> None:
+    def trial(sync_cpu: float, cli_net: float, cli_exit: int = 0) -> list[dict[str, Any]]:
+        return [
+            _row(scale.SYNC, 10_000, cpu_per_item_us=sync_cpu),
+            _row(scale.CLI_FRESH, 10_000, net_cpu_us=cli_net, exit=cli_exit),
+        ]
+
+    rows = scale.median_rows([trial(700, 900), trial(500, 1200), trial(600, 800)])
+    assert rows[0]["cpu_per_item_us"] == 600
+    assert rows[1]["net_cpu_us"] == 900
+    assert rows[0]["repeats"] == "3x, 500-700 µs"
+    failed = scale.median_rows([trial(700, 900), trial(500, 1200, cli_exit=1)])
+    assert failed[1]["exit"] == 1  # a failure is shown, not hidden behind a good run
+    assert scale.median_rows([trial(1, 1), trial(2, 2)[:1]]) == trial(1, 1)  # cases differ
