@@ -216,8 +216,10 @@ def _with_body_text(text: bytes) -> ResultRecord | None:
     writes it); the text before it is decoded and must end there, so a ``,"body":`` inside an
     earlier value cannot be mistaken for it (a quote inside a JSON string is escaped)."""
     cut = text.find(_BODY_KEY)
+    if cut < 0 or text[-1:] != b"}":
+        return None
     body = text[cut + len(_BODY_KEY) : -1]
-    if cut < 0 or body[:1] != b"{" or text[-1:] != b"}" or not _strict_utf8(body):
+    if body[:1] != b"{" or not _strict_utf8(body):
         return None
     try:
         head = loads(text[:cut] + _NO_BODY, fallback=_loads_strict)

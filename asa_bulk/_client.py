@@ -163,8 +163,8 @@ class Client:
         """Look up many products; an async iterator of DataFrame chunks in input order.
 
         Each input row is in exactly one chunk of about ``chunk_rows`` rows, indexed by its
-        0-based input position, with the columns of :meth:`products`. At most about two
-        chunks of finished rows wait for the reader: a slow reader pauses the lookups. The
+        0-based input position, with the columns of :meth:`products`. At most about a chunk
+        and a quarter of rows wait for the reader: a slow reader pauses the lookups. The
         stream's ``summary`` (the run summary) is set once it is exhausted. Use it as
         ``async with client.iter_products(...) as stream:``: leaving the block (after a
         ``break`` too) stops sending and awaits the answers in flight. Without a checkpoint,

@@ -201,7 +201,7 @@ class IndexedStore:
         return self._run
 
     def lookup(self, idents: Sequence[str]) -> dict[str, tuple[ResultRecord, int]]:
-        """Copies (the plan drops a record's body once flattened; these must keep theirs)."""
+        """Copies (the plan takes the body out of a record it answers with; these keep theirs)."""
         known, found = self._known, {}
         for ident in idents:
             if ident in known:

@@ -45,7 +45,11 @@ def _run(tree: str, args: list[str], env: dict[str, str], cwd: Path) -> tuple[fl
 
 def main(argv: list[str]) -> None:
     n, trees = int(argv[0]), argv[1:]
-    work = Path(tempfile.mkdtemp(prefix="asa-side-by-side-"))
+    with tempfile.TemporaryDirectory(prefix="asa-side-by-side-") as tmp:
+        _compare(n, trees, Path(tmp))
+
+
+def _compare(n: int, trees: list[str], work: Path) -> None:
     (work / "in.txt").write_text("\n".join(f"B{i:09d}" for i in range(n)) + "\n")
     args = ["in.txt", "-o", "out.parquet", "--checkpoint", "ck.sqlite"]
     args += ["--concurrency", "16", "--rps", "1000000", "-q"]
