@@ -18,6 +18,10 @@ key ids, the schema version, ``created_at`` and the run counter. Records carry a
 previous release (schema version 1: each record as JSON text) is migrated in place when opened,
 in one transaction, so a job started before an upgrade resumes without paying twice.
 
+Beside the records, a checkpoint can keep outputs derived from them (``keep_derived``: the
+CLI keeps its parquet parts, so that a resume writes a finished chunk without rebuilding it),
+each valid until a stored record changes.
+
 Why SQLite: a commit is atomic and survives a killed process (no torn lines to repair, unlike an
 append-only JSON lines file), upserts keep one row per request however often a run is resumed,
 and it needs nothing beyond the standard library.
@@ -43,6 +47,7 @@ from ._checkpoint_format import (
     SCHEMA_VERSION,
     create,
     encode_record,
+    ensure_derived,
     migrate,
     pack,
     read_job,
@@ -157,6 +162,7 @@ class SqliteCheckpoint:
                 job = migrate(conn, self.path)
             else:
                 job = read_job(conn, self.path)
+            ensure_derived(conn)
             # A real write now, so a read-only file or folder fails here, not mid-run.
             self._job = write_job(conn, dict(job, opened_at=time.time()))
         except ConfigError:
@@ -340,6 +346,65 @@ class SqliteCheckpoint:
         """Close the file (idempotent). The last connection to close folds the WAL back in."""
         with self._lock:
             self._abort()
+
+    # --- outputs derived from the records -----------------------------------------------------
+
+    def _generation(self, connection: sqlite3.Connection) -> int:
+        row = connection.execute("SELECT value FROM derived_generation").fetchone()
+        return int(row[0])
+
+    def derived_digests(self, digests: Sequence[bytes]) -> set[bytes]:
+        """Those of ``digests`` kept by :meth:`keep_derived` since any stored record last
+        changed (older ones are stale: a record they were built from may differ now)."""
+        found: set[bytes] = set()
+        wanted = list(dict.fromkeys(digests))
+        for start in range(0, len(wanted), _LOOKUP_CHUNK):
+            chunk = wanted[start : start + _LOOKUP_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            with self._lock:
+                connection = self._connection()
+                rows = connection.execute(
+                    f"SELECT digest FROM derived WHERE generation = ? AND digest IN ({marks})",
+                    (self._generation(connection), *chunk),
+                ).fetchall()
+            found.update(bytes(digest) for (digest,) in rows)
+        return found
+
+    def derived(self, digest: bytes) -> bytes | None:
+        """The data kept under ``digest``, or None when there is none or it is stale."""
+        with self._lock:
+            connection = self._connection()
+            row = connection.execute(
+                "SELECT data FROM derived WHERE digest = ? AND generation = ?",
+                (digest, self._generation(connection)),
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def keep_derived(self, digest: bytes, rows: int, data: bytes) -> None:
+        """Keep ``data``, built from ``rows`` stored records, under ``digest`` (replacing any):
+        valid until one of the stored records changes. Raises :class:`CheckpointWriteError`."""
+        with self._lock:
+            connection = self._connection()
+            try:
+                connection.execute(
+                    "INSERT OR REPLACE INTO derived(digest, generation, rows, data) "
+                    "VALUES (?, (SELECT value FROM derived_generation), ?, ?)",
+                    (digest, rows, data),
+                )
+            except (sqlite3.Error, OSError) as exc:
+                raise CheckpointWriteError(f"cannot write checkpoint {self.path}: {exc}") from None
+
+    def prune_derived(self) -> int:
+        """Remove the stale derived outputs; how many there were."""
+        with self._lock:
+            connection = self._connection()
+            try:
+                cursor = connection.execute(
+                    "DELETE FROM derived WHERE generation != (SELECT value FROM derived_generation)"
+                )
+            except (sqlite3.Error, OSError) as exc:
+                raise CheckpointWriteError(f"cannot write checkpoint {self.path}: {exc}") from None
+        return int(cursor.rowcount)
 
     def __len__(self) -> int:
         with self._lock:

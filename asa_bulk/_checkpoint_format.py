@@ -48,6 +48,28 @@ CREATE TABLE {name} (
 )"""
 _META_TABLE: Final = "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
 
+#: Outputs derived from the records (the CLI keeps its parquet parts here), each valid while
+#: the records it was built from are unchanged. Every rewrite or removal of a stored record
+#: bumps ``derived_generation``, and an output stored under an older generation is stale. The
+#: counting is done by triggers, so that every writer counts, an older asa_bulk included (one
+#: that knows nothing of these tables). Added to any version-2 file when it is opened: a file
+#: without them is still version 2, and readers that ignore them still read it.
+_DERIVED_SCHEMA: Final = (
+    "CREATE TABLE IF NOT EXISTS derived (digest BLOB PRIMARY KEY, generation INTEGER NOT NULL,"
+    " rows INTEGER NOT NULL, data BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS derived_generation"
+    " (id INTEGER PRIMARY KEY CHECK (id = 0), value INTEGER NOT NULL)",
+    "INSERT OR IGNORE INTO derived_generation(id, value) VALUES (0, 0)",
+    # BEFORE INSERT: an INSERT OR REPLACE over an existing ident fires no delete trigger.
+    "CREATE TRIGGER IF NOT EXISTS records_rewritten BEFORE INSERT ON records"
+    " WHEN EXISTS (SELECT 1 FROM records WHERE ident = NEW.ident)"
+    " BEGIN UPDATE derived_generation SET value = value + 1; END",
+    "CREATE TRIGGER IF NOT EXISTS records_updated AFTER UPDATE ON records"
+    " BEGIN UPDATE derived_generation SET value = value + 1; END",
+    "CREATE TRIGGER IF NOT EXISTS records_deleted AFTER DELETE ON records"
+    " BEGIN UPDATE derived_generation SET value = value + 1; END",
+)
+
 #: The record envelope as :meth:`ResultRecord.to_json` writes it (field order included).
 _ENVELOPE: Final = (
     b'{"request":{"endpoint":"","asin":"","domain":"com","language":null,"country":null},'
@@ -316,6 +338,13 @@ def transaction(conn: sqlite3.Connection) -> Iterator[None]:
             conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def ensure_derived(conn: sqlite3.Connection) -> None:
+    """Add the derived-output tables and their triggers when missing (one transaction)."""
+    with transaction(conn):
+        for statement in _DERIVED_SCHEMA:
+            conn.execute(statement)
 
 
 def create(conn: sqlite3.Connection) -> dict[str, Any]:

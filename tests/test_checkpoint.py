@@ -479,3 +479,48 @@ def test_a_row_not_laid_out_for_deferral_is_decoded_whole() -> None:
     deflate = zlib.compressobj(1, zlib.DEFLATED, -13, 7, zlib.Z_DEFAULT_STRATEGY, DICTIONARIES[2])
     data = bytes([2]) + deflate.compress(text) + deflate.flush()
     assert unpack(data, defer_body=True) == record
+
+
+def test_derived_outputs_last_until_a_stored_record_changes(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    with SqliteCheckpoint(path) as store:
+        store.record(make_record(1))
+        store.keep_derived(b"part-a", 1, b"a")
+        store.record(make_record(2))  # a new record changes none of the old ones
+        store.keep_derived(b"part-b", 2, b"b")
+        assert store.derived_digests([b"part-a", b"part-b", b"other"]) == {b"part-a", b"part-b"}
+        assert store.derived(b"part-a") == b"a"
+        assert store.derived(b"other") is None
+        store.record(make_record(1, "ok", domain="com"))  # the same ident rewritten
+        assert store.derived_digests([b"part-a", b"part-b"]) == set()
+        assert store.derived(b"part-b") is None
+        store.keep_derived(b"part-c", 1, b"c")  # kept now: valid
+        assert store.prune_derived() == 2
+        assert store.derived_digests([b"part-a", b"part-c"]) == {b"part-c"}
+    with SqliteCheckpoint(path) as store:  # and after reopening
+        assert store.derived(b"part-c") == b"c"
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "INSERT OR REPLACE INTO records(ident, run, status, data, updated_at) "
+        "SELECT ident, run, status, data, updated_at FROM records",
+        "UPDATE records SET status = 'failed'",
+        "DELETE FROM records",
+    ],
+)
+def test_any_writer_that_changes_a_record_makes_derived_outputs_stale(
+    tmp_path: Path, statement: str
+) -> None:
+    """Triggers count the change, so a writer that knows nothing of them (an older asa_bulk,
+    the sqlite3 shell) still makes the kept outputs stale."""
+    path = tmp_path / "c.db"
+    with SqliteCheckpoint(path) as store:
+        store.record(make_record(1))
+        store.keep_derived(b"part", 1, b"data")
+    with sqlite3.connect(path) as conn:
+        conn.execute(statement)
+    conn.close()
+    with SqliteCheckpoint(path) as store:
+        assert store.derived(b"part") is None

@@ -187,7 +187,9 @@ def file_mode(target: Path) -> int:
 
 
 class _Sink(Protocol):
-    def write(self, chunk: pd.DataFrame) -> None: ...
+    def write(self, chunk: pd.DataFrame) -> Any:
+        """Append ``chunk``; the Arrow table written (parquet), None otherwise."""
+        ...
 
     def close(self) -> None: ...
 
@@ -233,6 +235,10 @@ class _ParquetSink:
         if template is not None:
             self._open(self._table(template))
 
+    @property
+    def schema(self) -> Any:
+        return self._schema
+
     def _table(self, chunk: pd.DataFrame) -> Any:
         import pyarrow as pa
 
@@ -247,14 +253,21 @@ class _ParquetSink:
         self._schema = table.schema
         self._writer = pq.ParquetWriter(self._path, self._schema, compression="snappy")
 
-    def write(self, chunk: pd.DataFrame) -> None:
+    def write(self, chunk: pd.DataFrame) -> Any:
         if self._writer is None:
             table = self._table(chunk)
             self._open(table)
         elif len(chunk) == 0:
-            return  # no empty row groups
+            return None  # no empty row groups
         else:
             table = self._table(chunk)
+        self.write_table(table)
+        return table
+
+    def write_table(self, table: Any) -> None:
+        """Append an Arrow table of this file's schema (a part :meth:`write` returned once)."""
+        if not table.schema.equals(self._schema, check_metadata=True):
+            raise ValueError(f"a part for {self._path} does not have the output's schema")
         self._writer.write_table(table)  # one row group per chunk (up to 1Mi rows each)
 
     def close(self) -> None:
@@ -291,8 +304,30 @@ class OutputParts:
         """The file being written, None for stdout."""
         return self._target
 
-    def write(self, chunk: pd.DataFrame) -> None:
-        """Append ``chunk`` (its columns must be the output's, in order; its index is dropped)."""
+    @property
+    def schema(self) -> Any:
+        """The parquet output's Arrow schema (None for other formats): what
+        :meth:`write` returns and :meth:`write_table` takes."""
+        return getattr(self._sink, "schema", None)
+
+    def write_table(self, table: Any) -> None:
+        """Append an Arrow table of :attr:`schema` (parquet only; a table :meth:`write`
+        returned, kept from an earlier run, say)."""
+        if self._state != "open":
+            raise RuntimeError(f"cannot write to {self._name()}: it is already {self._state}")
+        if self.schema is None:
+            raise RuntimeError(f"{self._name()} is not a parquet output")
+        try:
+            self._sink.write_table(table)  # type: ignore[attr-defined]
+        except BaseException:
+            self.abort()
+            raise
+        self.rows += table.num_rows
+
+    def write(self, chunk: pd.DataFrame) -> Any:
+        """Append ``chunk`` (its columns must be the output's, in order; its index is dropped).
+
+        Returns the Arrow table written in a parquet output (None for other formats)."""
         if self._state != "open":
             raise RuntimeError(f"cannot write to {self._name()}: it is already {self._state}")
         names = [str(name) for name in chunk.columns]
@@ -303,11 +338,12 @@ class OutputParts:
                 f"a chunk for {self._name()} has columns {names}, expected {self._columns}"
             )
         try:
-            self._sink.write(chunk)
+            written = self._sink.write(chunk)
         except BaseException:
             self.abort()  # a half-written part is useless: never leave it behind
             raise
         self.rows += len(chunk)
+        return written
 
     def commit(self) -> None:
         """Finish the file and put it in place of the target (a no-op when already done)."""

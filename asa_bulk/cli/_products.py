@@ -16,12 +16,13 @@ import logging
 import os
 import sys
 import tempfile
+import time
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -32,8 +33,12 @@ from asa_bulk._options import SETTINGS
 from asa_bulk._settings import parse_setting, resolve_settings
 from asa_bulk._values import parse_text
 
+if TYPE_CHECKING:
+    from asa_bulk._checkpoint import SqliteCheckpoint
+
 from ._dryrun import dry_run
 from ._keep import KeptResults
+from ._kept_parts import KeptParts, in_input_order
 from ._parser import (
     EXIT_NOT_SAVED,
     EXIT_NOTHING_SUCCEEDED,
@@ -111,7 +116,10 @@ def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def _space_needed(args: argparse.Namespace, rows: int) -> list[tuple[str, Path, int]]:
     checkpoint = Path(args.checkpoint or tempfile.gettempdir())
-    needs = [("checkpoint", checkpoint, rows * BYTES_PER_ROW["checkpoint"])]
+    per_row = BYTES_PER_ROW["checkpoint"]
+    if args.output is not None and output_format(args.output) == "parquet":
+        per_row += BYTES_PER_ROW["parquet"]  # the parts kept beside the records
+    needs = [("checkpoint", checkpoint, rows * per_row)]
     if args.output is not None:
         size = rows * BYTES_PER_ROW[output_format(args.output)]
         needs.append(("output", Path(args.output), size))
@@ -184,7 +192,7 @@ async def run_products(args: argparse.Namespace) -> int:
                 **options,
             )
             async with client:
-                result = await write_results(args, table, client, stopping)
+                result = await write_results(args, table, client, stopping, kept.store)
     except asyncio.CancelledError:
         kept.close()
         if stopping.signum is None:
@@ -225,19 +233,27 @@ class RunResult:
     snapshot: str | None = None
     #: The file that could not be written, and why (the run stopped buying then).
     write_error: tuple[str, OSError] | None = None
+    #: Rows written from parts kept in the checkpoint by an earlier run.
+    kept_rows: int = 0
 
 
 async def write_results(
-    args: argparse.Namespace, table: Any, client: Any, stopping: GracefulStop
+    args: argparse.Namespace,
+    table: Any,
+    client: Any,
+    stopping: GracefulStop,
+    store: SqliteCheckpoint | None = None,
 ) -> RunResult:
     """Stream the run's chunks, in input order, into the output (and the snapshot) as they
     come: nothing holds the whole result. A file that cannot be written stops the run (the
-    answers in flight are still checkpointed) instead of buying what could not be kept."""
+    answers in flight are still checkpointed) instead of buying what could not be kept.
+
+    A parquet output keeps its parts in ``store`` (the checkpoint), and the chunks kept by an
+    earlier run are written from there instead of being built again (see ``_kept_parts``)."""
     result = RunResult()
-    stream = client.iter_products(
-        table.frame, raw=args.raw, stop=stopping.event, chunk_rows=CHUNK_ROWS
-    )
     writing = f"the output {args.output or '(stdout)'}"
+    stream, parts = None, None
+    started = time.perf_counter()
     try:
         with contextlib.ExitStack() as files:  # on any error, both files are dropped
             out = files.enter_context(open_output(args.output, raw=args.raw))
@@ -247,11 +263,37 @@ async def write_results(
                 snapshot = files.enter_context(
                     open_snapshot(args.snapshot_dir, day=day, raw=args.raw)
                 )
-            async for chunk in stream:
+            positions, items = None, table.frame
+            if out.schema is not None and snapshot is None and store is not None:
+                parts = KeptParts.open(
+                    store,
+                    table,
+                    settings=client.settings,
+                    raw=args.raw,
+                    schema=out.schema,
+                    chunk_rows=CHUNK_ROWS,
+                )
+                positions = parts.fetch_positions()
+                if parts.any_kept:
+                    items = table.frame.iloc[positions]
+                    log.info(
+                        "%d of %d row(s) are written from parts kept in the checkpoint",
+                        parts.rows - len(positions),
+                        parts.rows,
+                    )
+            stream = client.iter_products(
+                items, raw=args.raw, stop=stopping.event, chunk_rows=CHUNK_ROWS
+            )
+            async for number, chunk in in_input_order(stream, parts, positions):
+                writing = f"the output {args.output or '(stdout)'}"
+                if chunk is None:  # a kept part (so there are parts, and it has a number)
+                    out.write_table(parts.load(number))  # type: ignore[union-attr,arg-type]
+                    continue
                 chunk = table.in_file_terms(chunk)
                 _count(result, chunk)
-                writing = f"the output {args.output or '(stdout)'}"
-                out.write(chunk)
+                written = out.write(chunk)
+                if parts is not None and number is not None:
+                    parts.keep(number, chunk, written)
                 if snapshot is not None:
                     writing = f"the snapshot in {args.snapshot_dir}"
                     snapshot.write(chunk)
@@ -266,8 +308,14 @@ async def write_results(
                 )
     except OSError as exc:
         result.write_error = (writing, exc)
-        await stream.aclose()  # stop buying: what is in flight still reaches the checkpoint
-    result.summary = stream.summary or {}
+        if stream is not None:
+            await stream.aclose()  # stop buying: what is in flight still reaches the checkpoint
+    result.summary = (stream.summary if stream is not None else None) or {}
+    if parts is not None:
+        parts.add_to(result.summary, time.perf_counter() - started)
+        result.rows += parts.written_rows
+        result.statuses.update(parts.statuses)
+        result.kept_rows = parts.written_rows
     return result
 
 
@@ -327,6 +375,8 @@ def finish(
     if result.snapshot is not None:
         extra["snapshot"] = result.snapshot
     extra["checkpoint"] = args.checkpoint
+    if result.kept_rows:
+        extra["kept_parts"] = f"{result.kept_rows} row(s) written as the checkpoint kept them"
     extra["exit_code"] = code
     try:
         if not args.quiet:

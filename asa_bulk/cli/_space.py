@@ -2,8 +2,9 @@
 
 Sizes per input row, measured on sandbox products (``samples/asins.csv``, 405 rows): csv 3.0 KB,
 JSON lines 3.3 KB, parquet 0.6 KB, checkpoint 1.3 KB (compressed rows; its write-ahead log adds
-up to ~40 MB while it runs). Real bodies vary, so this only catches the plain case (a nearly
-full disk); a write that still fails is handled where it happens.
+up to ~40 MB while it runs), plus the parquet size again beside a parquet output (its kept
+parts). Real bodies vary, so this only catches the plain case (a nearly full disk); a write
+that still fails is handled where it happens.
 """
 
 from __future__ import annotations
