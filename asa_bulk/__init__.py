@@ -20,7 +20,9 @@ How data flows (each step is one module)::
                                                                         │
                     Client.iter_products ◄── chunks in input order ◄────┘
                     Client.products / fetch_products: the chunks concatenated
-                    CLI: the chunks written as parts of the output file
+                    CLI: the chunks written as parts of the output file (a parquet
+                         output's parts also kept in the checkpoint: a resume writes
+                         them again as they are, without the engine)
 
 The :class:`Client` owns what calls share (session, key pool, budget, checkpoint); an
 endpoint (``_products``) says how to read its inputs and flatten its answers; the runner, plan

@@ -349,35 +349,50 @@ class SqliteCheckpoint:
 
     # --- outputs derived from the records -----------------------------------------------------
 
-    def _generation(self, connection: sqlite3.Connection) -> int:
-        row = connection.execute("SELECT value FROM derived_generation").fetchone()
+    def derived_generation(self) -> int:
+        """How many times a stored record has changed: derived outputs kept under an older
+        count are stale."""
+        with self._lock:
+            row = self._connection().execute("SELECT value FROM derived_generation").fetchone()
         return int(row[0])
 
-    def derived_digests(self, digests: Sequence[bytes]) -> set[bytes]:
-        """Those of ``digests`` kept by :meth:`keep_derived` since any stored record last
-        changed (older ones are stale: a record they were built from may differ now)."""
+    def derived_digests(
+        self, digests: Sequence[bytes], *, generation: int | None = None
+    ) -> set[bytes]:
+        """Those of ``digests`` kept by :meth:`keep_derived` under ``generation`` (default:
+        the current one, so since any stored record last changed)."""
+        current = self.derived_generation() if generation is None else generation
         found: set[bytes] = set()
         wanted = list(dict.fromkeys(digests))
         for start in range(0, len(wanted), _LOOKUP_CHUNK):
             chunk = wanted[start : start + _LOOKUP_CHUNK]
             marks = ",".join("?" * len(chunk))
             with self._lock:
-                connection = self._connection()
-                rows = connection.execute(
-                    f"SELECT digest FROM derived WHERE generation = ? AND digest IN ({marks})",
-                    (self._generation(connection), *chunk),
-                ).fetchall()
+                rows = (
+                    self._connection()
+                    .execute(
+                        f"SELECT digest FROM derived WHERE generation = ? AND digest IN ({marks})",
+                        (current, *chunk),
+                    )
+                    .fetchall()
+                )
             found.update(bytes(digest) for (digest,) in rows)
         return found
 
-    def derived(self, digest: bytes) -> bytes | None:
-        """The data kept under ``digest``, or None when there is none or it is stale."""
+    def derived(self, digest: bytes, *, generation: int | None = None) -> bytes | None:
+        """The data kept under ``digest`` and ``generation`` (default: the current one), or
+        None. A run that chose its outputs at its start passes the generation it saw then:
+        the records it rewrites since are not the ones those outputs were built from."""
+        current = self.derived_generation() if generation is None else generation
         with self._lock:
-            connection = self._connection()
-            row = connection.execute(
-                "SELECT data FROM derived WHERE digest = ? AND generation = ?",
-                (digest, self._generation(connection)),
-            ).fetchone()
+            row = (
+                self._connection()
+                .execute(
+                    "SELECT data FROM derived WHERE digest = ? AND generation = ?",
+                    (digest, current),
+                )
+                .fetchone()
+            )
         return None if row is None else bytes(row[0])
 
     def keep_derived(self, digest: bytes, rows: int, data: bytes) -> None:
@@ -393,6 +408,25 @@ class SqliteCheckpoint:
                 )
             except (sqlite3.Error, OSError) as exc:
                 raise CheckpointWriteError(f"cannot write checkpoint {self.path}: {exc}") from None
+
+    def renew_derived(self, digests: Sequence[bytes]) -> None:
+        """Make the outputs kept under ``digests`` current again: for a caller that knows the
+        records changed since they were kept are none of those they were built from."""
+        wanted = list(dict.fromkeys(digests))
+        for start in range(0, len(wanted), _LOOKUP_CHUNK):
+            chunk = wanted[start : start + _LOOKUP_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            with self._lock:
+                try:
+                    self._connection().execute(
+                        "UPDATE derived SET generation = (SELECT value FROM derived_generation)"
+                        f" WHERE digest IN ({marks})",
+                        chunk,
+                    )
+                except (sqlite3.Error, OSError) as exc:
+                    raise CheckpointWriteError(
+                        f"cannot write checkpoint {self.path}: {exc}"
+                    ) from None
 
     def prune_derived(self) -> int:
         """Remove the stale derived outputs; how many there were."""

@@ -269,6 +269,7 @@ async def write_results(
                     store,
                     table,
                     settings=client.settings,
+                    keys=client.keys,
                     raw=args.raw,
                     schema=out.schema,
                     chunk_rows=CHUNK_ROWS,
@@ -312,6 +313,7 @@ async def write_results(
             await stream.aclose()  # stop buying: what is in flight still reaches the checkpoint
     result.summary = (stream.summary if stream is not None else None) or {}
     if parts is not None:
+        parts.renew()
         parts.add_to(result.summary, time.perf_counter() - started)
         result.rows += parts.written_rows
         result.statuses.update(parts.statuses)

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from asa_bulk._checkpoint import SqliteCheckpoint
@@ -22,6 +24,8 @@ from asa_bulk.cli._kept_parts import in_input_order
 from asa_bulk.sandbox import Sandbox, make_test_keys
 
 ASINS = [f"B0KEPT{n:04d}" for n in range(21)] + ["B0KEPT0003", "not an asin"]  # 23 rows
+#: What differs between two fetches of the same product.
+SENT_COLUMNS = ["key_id", "request_id", "latency_ms", "fetched_at", "attempts"]
 
 
 @pytest.fixture
@@ -117,6 +121,41 @@ def test_a_changed_record_makes_every_part_stale(run: Any, tmp_path: Path) -> No
     assert frame.loc[frame["asin"] == asin, "title"].tolist() == ["Changed"]
     assert "kept_parts" not in report["cli"]
     assert kept_count(tmp_path / "ck.sqlite") == 5  # kept anew
+
+
+def test_rows_sent_again_do_not_spoil_the_parts_chosen_at_the_start(
+    run: Any, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A resume re-sends a failed row of chunk 0 (rewriting its record, which makes every kept
+    part stale for the next run) before it reads the kept parts of chunks 1-4."""
+    assert run()[0] == 0
+    first = pd.read_parquet(tmp_path / "out.parquet")
+    asin = ASINS[1]
+    ident = ProductRequest(asin).ident
+    with SqliteCheckpoint(tmp_path / "ck.sqlite") as store:
+        record, _ = store.lookup([ident])[ident]
+        failed = dataclasses.replace(record, status="failed", error="server_error", body=None)
+        store.record(failed)  # a row that a resume sends again
+        connection = store._connection()
+        for digest, data in connection.execute("SELECT digest, data FROM derived").fetchall():
+            if asin in pq.read_table(pa.BufferReader(data)).column("asin").to_pylist():
+                connection.execute("DELETE FROM derived WHERE digest = ?", (digest,))
+        # The other parts are still right: make them current again.
+        connection.execute("UPDATE derived SET generation = (SELECT value FROM derived_generation)")
+        assert len(store.derived_digests(_all_digests(store))) == 4
+    billed = sandbox.stats.billed_total
+
+    code, report = run()
+    assert code == 0
+    assert sandbox.stats.billed_total == billed + 1
+    assert report["cli"]["kept_parts"].startswith("18 row(s)")
+    again = pd.read_parquet(tmp_path / "out.parquet")
+    pd.testing.assert_frame_equal(again.drop(index=1), first.drop(index=1))
+    pd.testing.assert_frame_equal(
+        again.drop(columns=SENT_COLUMNS), first.drop(columns=SENT_COLUMNS)
+    )
+    # Every part is current for the next run: chunk 0 kept anew, the others renewed.
+    assert kept_count(tmp_path / "ck.sqlite") == 5
 
 
 def test_only_chunks_whose_input_is_unchanged_are_reused(
