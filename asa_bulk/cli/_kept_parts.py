@@ -33,7 +33,7 @@ import pandas as pd
 
 from asa_bulk._checkpoint import SqliteCheckpoint
 from asa_bulk._errors import CheckpointWriteError
-from asa_bulk._keys import LIVE_PREFIX, ApiKey
+from asa_bulk._keys import LIVE_PREFIX, TEST_PREFIX, ApiKey
 from asa_bulk._records import DONE_STATUSES
 from asa_bulk._version import __version__
 
@@ -53,9 +53,16 @@ class KeptParts:
     """
 
     def __init__(
-        self, store: SqliteCheckpoint, digests: list[bytes], chunk_rows: int, rows: int
+        self,
+        store: SqliteCheckpoint,
+        digests: list[bytes],
+        chunk_rows: int,
+        rows: int,
+        *,
+        live: bool,
     ) -> None:
         self._store = store
+        self._live = live
         self._digests = digests
         self.chunk_rows = chunk_rows
         self.rows = rows
@@ -83,34 +90,39 @@ class KeptParts:
         raw: bool,
         schema: Any,
         chunk_rows: int,
-    ) -> KeptParts:
+    ) -> KeptParts | None:
         """The kept parts for ``table`` (an InputTable) written with ``schema`` by a client
-        with ``settings`` and ``keys``; stale parts of the checkpoint are removed first."""
-        pruned = store.prune_derived()
+        with ``settings`` and ``keys``; stale parts of the checkpoint are removed first. None
+        when parts cannot be used: cells that are not text, a checkpoint that cannot be
+        written."""
+        try:
+            pruned = store.prune_derived()
+        except CheckpointWriteError as exc:
+            log.warning("%s: no parts are kept or reused this run", exc)
+            return None
         if pruned:
             log.info("checkpoint %s: %d stale kept part(s) removed", store.path, pruned)
+        live = any(key.key_id.startswith(LIVE_PREFIX) for key in keys)
         context = _context(
-            table, settings=settings, keys=keys, raw=raw, schema=schema, chunk_rows=chunk_rows
+            table, settings=settings, live=live, raw=raw, schema=schema, chunk_rows=chunk_rows
         )
-        import pyarrow as pa
-
-        # The input's own Arrow buffers, a chunk at a time (values, nulls and types): hashing
-        # through pandas would make a Python object per cell, +150 MB of RSS at 1M rows.
-        columns = pa.Table.from_pandas(table.frame, preserve_index=False)
-        rows = columns.num_rows
+        frame = table.frame
+        rows = len(frame)
         digests = []
         for start in range(0, rows, chunk_rows):
             stop = min(start + chunk_rows, rows)
             digest = hashlib.blake2b(context, digest_size=32)
             digest.update(np.array([start, stop], dtype=np.int64).tobytes())
-            sink = pa.BufferOutputStream()
-            with pa.ipc.new_stream(sink, columns.schema) as writer:
-                writer.write_table(columns.slice(start, stop - start))
-            digest.update(sink.getvalue())
+            # Each cell's repr (None, 12345 and '12345' differ), a chunk at a time: hashing the
+            # whole frame through pandas held an object per cell (+150 MB at 1M rows), and
+            # Arrow's IPC bytes of a slice can hold the values around it.
+            for name in frame.columns:
+                cells = repr(frame[name].iloc[start:stop].tolist())
+                digest.update(cells.encode("utf-8", "surrogatepass"))
             if table.lines is not None:  # an invalid row's message names its line
                 digest.update(table.lines[start:stop].tobytes())
             digests.append(digest.digest())
-        return cls(store, digests, chunk_rows, rows)
+        return cls(store, digests, chunk_rows, rows, live=live)
 
     @property
     def any_kept(self) -> bool:
@@ -157,6 +169,8 @@ class KeptParts:
             return
         if not chunk["status"].isin(DONE_STATUSES).all():
             return  # a later run sends some of these rows again
+        if self._live and chunk["key_id"].str.startswith(TEST_PREFIX).any():
+            return  # a sandbox row: a run with only live keys would send it again
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -205,7 +219,7 @@ class KeptParts:
 
 
 def _context(
-    table: Any, *, settings: Any, keys: Sequence[ApiKey], raw: bool, schema: Any, chunk_rows: int
+    table: Any, *, settings: Any, live: bool, raw: bool, schema: Any, chunk_rows: int
 ) -> bytes:
     """What shapes every output row besides its own input row."""
     import pyarrow as pa
@@ -215,7 +229,7 @@ def _context(
         "versions": [__version__, pd.__version__, pa.__version__],
         "service": settings.base_url,
         # A run with a live key never serves the sandbox's rows (nor a part that holds them).
-        "live": any(key.key_id.startswith(LIVE_PREFIX) for key in keys),
+        "live": live,
         "defaults": [settings.domain, settings.language, settings.country],
         "raw": raw,
         "chunk_rows": chunk_rows,
@@ -225,22 +239,28 @@ def _context(
     return text + bytes(schema.serialize().to_pybytes())
 
 
+Numbered = npt.NDArray[np.int64] | None
+
+
 async def in_input_order(
     stream: AsyncIterator[pd.DataFrame],
     parts: KeptParts | None,
     positions: npt.NDArray[np.int64] | None,
-) -> AsyncIterator[tuple[int | None, pd.DataFrame | None]]:
-    """The output's chunks in input order: ``(number, None)`` for a kept part to load,
-    ``(number, rows)`` for rows the engine built (indexed by input position; ``number`` is
-    None when they are not a whole chunk). Without parts, the stream's chunks as they are."""
+) -> AsyncIterator[tuple[int | None, pd.DataFrame | None, Numbered]]:
+    """The output's chunks in input order: ``(number, None, None)`` for a kept part to load,
+    ``(number, rows, numbered)`` for rows the engine built, indexed by input position
+    (``number`` is None when they are not a whole chunk; ``numbered``: the positions among the
+    rows it was given, which its messages name). Without parts, the stream's chunks as they
+    are."""
     if parts is None or positions is None:
         async for chunk in stream:
-            yield None, chunk
+            yield None, chunk, None
         return
     size = parts.chunk_rows
     next_kept = 0
     async for chunk in stream:
-        chunk.index = pd.Index(positions[chunk.index.to_numpy()])
+        given = chunk.index.to_numpy()
+        chunk.index = pd.Index(positions[given])
         numbers = chunk.index.to_numpy() // size
         # The engine's chunks are the input's (whole chunks, in order), but a split is cheap.
         cuts = np.flatnonzero(np.diff(numbers)) + 1
@@ -248,10 +268,11 @@ async def in_input_order(
             number = int(numbers[start])
             while next_kept < number:
                 if parts.kept[next_kept]:
-                    yield next_kept, None
+                    yield next_kept, None, None
                 next_kept += 1
             rows = chunk if stop - start == len(chunk) else chunk.iloc[start:stop].copy()
-            yield (number if len(rows) == parts.chunk_size(number) else None), rows
+            whole = len(rows) == parts.chunk_size(number)
+            yield (number if whole else None), rows, given[start:stop]
     for number in range(next_kept, len(parts.kept)):
         if parts.kept[number]:
-            yield number, None
+            yield number, None, None

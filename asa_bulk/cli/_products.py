@@ -274,9 +274,11 @@ async def write_results(
                     schema=out.schema,
                     chunk_rows=CHUNK_ROWS,
                 )
+            if parts is not None:
                 positions = parts.fetch_positions()
                 if parts.any_kept:
-                    items = table.frame.iloc[positions]
+                    # Numbered 0..k-1 by the engine: in_file_terms maps its messages back.
+                    items = table.frame.iloc[positions].reset_index(drop=True)
                     log.info(
                         "%d of %d row(s) are written from parts kept in the checkpoint",
                         parts.rows - len(positions),
@@ -285,12 +287,12 @@ async def write_results(
             stream = client.iter_products(
                 items, raw=args.raw, stop=stopping.event, chunk_rows=CHUNK_ROWS
             )
-            async for number, chunk in in_input_order(stream, parts, positions):
+            async for number, chunk, numbered in in_input_order(stream, parts, positions):
                 writing = f"the output {args.output or '(stdout)'}"
                 if chunk is None:  # a kept part (so there are parts, and it has a number)
                     out.write_table(parts.load(number))  # type: ignore[union-attr,arg-type]
                     continue
-                chunk = table.in_file_terms(chunk)
+                chunk = table.in_file_terms(chunk, numbered)
                 _count(result, chunk)
                 written = out.write(chunk)
                 if parts is not None and number is not None:

@@ -80,10 +80,14 @@ class InputTable:
             return f"line {int(self.lines[index])}"
         return f"row {index + 1}"
 
-    def in_file_terms(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def in_file_terms(
+        self, frame: pd.DataFrame, numbered: npt.NDArray[np.int64] | None = None
+    ) -> pd.DataFrame:
         """``frame`` (results for this table: the whole of them or a chunk, its index the input
         positions) with each local ``row N: ...`` message starting with :meth:`where` instead,
-        the place a user finds in the file. Changed in place and returned."""
+        the place a user finds in the file. ``numbered``: the positions the library numbered
+        the rows by, when it was given only some of the table's rows (default: the index).
+        Changed in place and returned."""
         messages = frame["error_message"]
         local = (frame["status"] == "invalid") & messages.notna()
         rows = np.flatnonzero(local.to_numpy(dtype=bool, na_value=False))
@@ -91,8 +95,11 @@ class InputTable:
             return frame
         column = list(frame.columns).index("error_message")
         positions = frame.index.to_numpy()[rows]
-        for i, position in zip(rows.tolist(), positions.tolist(), strict=True):
-            prefix = f"row {position + 1}: "  # what the library writes for the item there
+        named = positions if numbered is None else numbered[rows]
+        for i, position, number in zip(
+            rows.tolist(), positions.tolist(), named.tolist(), strict=True
+        ):
+            prefix = f"row {number + 1}: "  # what the library writes for the item there
             message = str(messages.iat[i])
             if message.startswith(prefix):  # a 400 invalid_params message is the API's own
                 frame.iat[i, column] = f"{self.where(position)}: {message[len(prefix) :]}"

@@ -224,7 +224,69 @@ async def test_chunks_come_out_in_input_order_around_the_kept_ones() -> None:
     built = pd.DataFrame({"v": [2, 3, 6]})
     odd = [built.iloc[:1], built.iloc[1:]]  # chunk 1 split in two; chunk 1's tail with chunk 3
     got = [
-        (number, None if rows is None else rows.index.tolist())
-        async for number, rows in in_input_order(_stream(odd), Parts(), positions)  # type: ignore[arg-type]
+        (number, None if rows is None else rows.index.tolist(), given)
+        async for number, rows, given in in_input_order(_stream(odd), Parts(), positions)  # type: ignore[arg-type]
     ]
-    assert got == [(0, None), (None, [2]), (None, [3]), (2, None), (3, [6])]
+    assert [(number, rows) for number, rows, _ in got] == [
+        (0, None), (None, [2]), (None, [3]), (2, None), (3, [6])
+    ]  # fmt: skip
+    numbered = [None if given is None else given.tolist() for _, _, given in got]
+    assert numbered == [None, [0], [1], None, [2]]  # the positions the engine gave them
+
+
+def test_an_invalid_row_rebuilt_after_kept_chunks_names_its_line(run: Any, tmp_path: Path) -> None:
+    assert run()[0] == 0
+    first = pd.read_parquet(tmp_path / "out.parquet")
+    assert first["error_message"].iloc[22].startswith("line 23: ")
+    changed = list(ASINS)
+    changed[20] = "B0KEPTNEW9"  # chunk 4 (rows 20-22, with the invalid row) is built again
+    (tmp_path / "in.txt").write_text("\n".join(changed) + "\n")
+
+    code, report = run()
+    assert code == 0
+    assert report["cli"]["kept_parts"].startswith("20 row(s)")
+    again = pd.read_parquet(tmp_path / "out.parquet")
+    assert again["error_message"].iloc[22] == first["error_message"].iloc[22]
+
+
+def test_a_live_run_keeps_no_part_holding_a_sandbox_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a live and a test key, test-key rows are kept out of the parts: a later run with
+    the live key alone must send them again (it never serves the sandbox's rows)."""
+    from asa_bulk.sandbox import serve_in_thread
+    from tests.support.cli import sandbox_settings
+
+    live = "asa_live_" + make_test_keys(1, seed=5)[0][len("asa_test_") :]
+    test = make_test_keys(1)[0]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(_products, "CHUNK_ROWS", 5)
+    (tmp_path / "in.txt").write_text("\n".join(ASINS[:21]) + "\n")
+    with serve_in_thread(**sandbox_settings(keys=[live, test])) as sandbox:
+        monkeypatch.setenv("ASA_BASE_URL", sandbox.base_url)
+
+        def go(*keys: str) -> pd.DataFrame:
+            monkeypatch.setenv("ASA_API_KEYS", ",".join(keys))
+            args = ["products", "in.txt", "-o", "out.parquet", "--checkpoint", "ck.sqlite"]
+            assert main([*args, "--no-progress", "-q"]) == 0
+            return pd.read_parquet(tmp_path / "out.parquet")
+
+        mixed = go(live, test)
+        assert mixed["key_id"].str.startswith("asa_test_").any()
+        alone = go(live)
+    assert not alone["key_id"].str.startswith("asa_test_").any()
+
+
+def test_cells_that_are_not_text_are_told_apart(run: Any, tmp_path: Path) -> None:
+    lines = [json.dumps({"asin": value}) for value in ["B0KEPT0001", 12345, ["x"]]]
+    (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n")
+    args = ["products", "in.jsonl", "-o", "out.parquet", "--checkpoint", "ck.sqlite"]
+    assert main([*args, "--no-progress", "-q"]) == 0
+    frame = pd.read_parquet(tmp_path / "out.parquet")
+    assert frame["status"].tolist() == ["ok", "invalid", "invalid"]
+    assert kept_count(tmp_path / "ck.sqlite") == 1
+    # The same cells as text: another input, so the kept part is not used for it.
+    lines = [json.dumps({"asin": value}) for value in ["B0KEPT0001", "12345", "['x']"]]
+    (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n")
+    assert main([*args, "--no-progress", "--report", "r.json"]) == 0
+    assert "kept_parts" not in json.loads((tmp_path / "r.json").read_text())["cli"]
