@@ -217,11 +217,23 @@ def _row(case: str, n: int, **fields: Any) -> dict[str, Any]:
     return {"case": case, "N": n, "exit": 0, "sandbox": "flat_catalog", **fields}
 
 
+def _against(ref_us: float, cpu_us: float) -> dict[str, Any]:
+    """What :func:`scale._bracketed` adds to a large run measured between two 10k runs."""
+    return {"ref_us": ref_us, "ref_n": 10_000, "vs_ref": cpu_us / ref_us}
+
+
 def test_scale_targets_on_made_up_rows() -> None:
     rows = [
         _row(scale.CLI_FRESH, 10_000, peak_rss_mb=250.0, net_cpu_us=100.0, ck_kb_per_row=1.2),
         _row(scale.CLI_FRESH, 100_000, peak_rss_mb=300.0, net_cpu_us=105.0, ck_kb_per_row=1.2),
-        _row(scale.CLI_FRESH, 1_000_000, peak_rss_mb=420.0, net_cpu_us=120.0, ck_kb_per_row=1.6),
+        _row(
+            scale.CLI_FRESH,
+            1_000_000,
+            peak_rss_mb=420.0,
+            net_cpu_us=120.0,
+            ck_kb_per_row=1.6,
+            **_against(100.0, 120.0),
+        ),
         _row(scale.CLI_RESUME, 100_000, peak_rss_mb=200.0, wall_s=9.0, vs_fresh=0.2),
         _row(scale.CLI_RESUME, 1_000_000, peak_rss_mb=210.0, wall_s=61.0, vs_fresh=0.3),
         _row(scale.BARE, 100_000, cpu_per_item_us=120.0, wall_s=10.0),
@@ -233,6 +245,8 @@ def test_scale_targets_on_made_up_rows() -> None:
             frame_true_mb=90.0,  # 2 x 90 + 300 = 480: over, though under 2 x 140 + 300
             cpu_per_item_us=150.0,
             vs_bare=1.4,
+            vs_bare_wall=1.2,
+            pairs=3,
         ),
         _row(
             scale.SYNC,
@@ -241,6 +255,7 @@ def test_scale_targets_on_made_up_rows() -> None:
             frame_mb=1400.0,
             frame_true_mb=6000.0,
             cpu_per_item_us=150.0,
+            **_against(140.0, 150.0),
         ),
         {"case": scale.ITER, "N": 100_000, "target": "not available: no asa_bulk.Client"},
     ]
@@ -254,11 +269,11 @@ def test_scale_targets_on_made_up_rows() -> None:
     assert met["checkpoint per row, N=1M"] is False
     assert met["resume of the finished job, wall, N=100k"] is None  # the target is at 1M
     assert met["resume of the finished job, wall, N=1M"] is False
-    assert met["CLI (net of its fixed cost): CPU per item, N=1M vs 10k"] is False  # x1.2
-    assert met["fetch_products_sync: CPU per item, N=1M vs 100k"] is True
+    assert met["CLI (net of its fixed cost): CPU per item, N=1M vs 10k around it"] is False  # x1.2
+    assert met["fetch_products_sync: CPU per item, N=1M vs 10k around it"] is True  # x1.07
     assert met["fetch_products_sync peak RSS vs frame, N=100k"] is False  # 500 > 2 x 90 + 300
     assert met["fetch_products_sync peak RSS vs frame, N=1M"] is True  # 9000 <= 2 x 6000 + 300
-    assert met["fetch_products_sync time vs bare aiohttp, N=100k"] is True
+    assert met["fetch_products_sync CPU vs bare aiohttp, N=100k"] is True
     assert met["iter_products peak RSS"] is None  # not available, not a pass
 
 
@@ -311,7 +326,7 @@ def test_the_streaming_child_uses_the_client_api(
     ]
 
 
-def test_the_smallest_size_keeps_each_cases_median_run() -> None:
+def test_repeated_runs_keep_each_cases_median_run() -> None:
     def trial(sync_cpu: float, cli_net: float, cli_exit: int = 0) -> list[dict[str, Any]]:
         return [
             _row(scale.SYNC, 10_000, cpu_per_item_us=sync_cpu),
@@ -325,3 +340,72 @@ def test_the_smallest_size_keeps_each_cases_median_run() -> None:
     failed = scale.median_rows([trial(700, 900), trial(500, 1200, cli_exit=1)])
     assert failed[1]["exit"] == 1  # a failure is shown, not hidden behind a good run
     assert scale.median_rows([trial(1, 1), trial(2, 2)[:1]]) == trial(1, 1)  # cases differ
+
+
+class _NothingSkipped:
+    def skip(self, case: str, n: int) -> dict[str, Any] | None:
+        return None
+
+
+def test_a_large_run_is_judged_against_the_small_runs_around_it() -> None:
+    """The flatness ratio divides by runs of the smallest N made just before and just after the
+    large run (a machine whose speed drifts over an hour moves both alike)."""
+    order: list[str] = []
+
+    def references(*cpu: float) -> Any:
+        made = iter(cpu)
+
+        def reference() -> dict[str, Any]:
+            order.append("ref")
+            return _row(scale.ITER, 10_000, cpu_per_item_us=next(made))
+
+        return reference
+
+    def runs() -> list[dict[str, Any]]:
+        order.append("big")
+        return [_row(scale.ITER, 1_000_000, cpu_per_item_us=660.0, peak_rss_mb=300.0)]
+
+    suite: Any = _NothingSkipped()
+    rows = scale._bracketed(suite, scale.ITER, 1_000_000, "cpu_per_item_us", runs,
+                            references(500.0, 700.0))  # fmt: skip
+    assert order == ["ref", "big", "ref"]
+    reference = f"{scale.ITER} (reference)"
+    assert [r["case"] for r in rows] == [reference, scale.ITER, reference]
+    big = rows[1]
+    assert big["ref_us"] == 600.0
+    assert big["vs_ref"] == pytest.approx(1.1)
+    assert big["ref_n"] == 10_000
+    met = {h["metric"]: h for h in scale.headline(rows)}
+    judged = met["iter_products: CPU per item, N=1M vs 10k around it"]
+    assert judged["met"] is True
+    assert judged["value"] == "x1.10 (660 vs 600 µs)"
+
+    failed = _row(scale.ITER, 10_000, exit=1)
+    half = scale._bracketed(suite, scale.ITER, 1_000_000, "cpu_per_item_us", runs,
+                            lambda: dict(failed))  # fmt: skip
+    assert "vs_ref" not in half[1]  # one reference is not enough to judge by
+    assert scale._bracketed(suite, scale.ITER, 10_000, "cpu_per_item_us", runs, None) == runs()
+
+
+def test_the_bare_loop_and_sync_alternate_and_their_pairs_are_compared(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+    cpu = {scale.BARE: iter([400.0, 500.0, 300.0]), scale.SYNC: iter([560.0, 900.0, 480.0])}
+
+    def library(suite: Any, mode: str, case: str, items: Path, n: int) -> dict[str, Any]:
+        calls.append(mode)
+        value = next(cpu[case])
+        return _row(case, n, cpu_per_item_us=value, wall_s=value / 10)
+
+    monkeypatch.setattr(scale, "_library", library)
+    suite: Any = None
+    bare, sync = scale._bare_and_sync(suite, 100_000, Path("items"), pairs=3)
+    assert calls == ["bare", "sync"] * 3
+    assert bare["cpu_per_item_us"] == 400.0  # each case's median run
+    assert sync["cpu_per_item_us"] == 560.0
+    assert bare["repeats"] == "3x, 300-500 µs"
+    # The pairs' ratios are 1.4, 1.8 and 1.6: their median, not the ratio of the medians (1.4).
+    assert sync["vs_bare"] == pytest.approx(1.6)
+    assert sync["vs_bare_wall"] == pytest.approx(1.6)
+    assert sync["pairs"] == 3
