@@ -29,7 +29,6 @@ and it needs nothing beyond the standard library.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sqlite3
@@ -310,15 +309,33 @@ class SqliteCheckpoint:
         self, idents: Sequence[str], *, defer_body: bool
     ) -> dict[str, tuple[ResultRecord, int]]:
         found: dict[str, tuple[ResultRecord, int]] = {}
-        for start in range(0, len(idents), _LOOKUP_CHUNK):
-            chunk = list(idents[start : start + _LOOKUP_CHUNK])
-            with self._lock:
-                rows = self._connection().execute(_lookup_sql(len(chunk)), chunk).fetchall()
+        sql = "SELECT ident, run, data FROM records WHERE ident IN ({marks})"
+        for rows in self._batches(sql, idents):
             for ident, run, data in rows:
                 record = self._unpack(ident, data, defer_body=defer_body)
                 if record is not None:
                     found[ident] = (record, run)
         return found
+
+    def _batches(
+        self, sql: str, values: Sequence[Any], *, first: tuple[Any, ...] = (), write: bool = False
+    ) -> Iterator[list[Any]]:
+        """The rows of ``sql`` run on ``values`` ``_LOOKUP_CHUNK`` at a time, a batch at a
+        time (``{marks}`` in ``sql`` becomes that many ``?``; ``first`` are parameters before
+        them). ``write``: a failure is a :class:`CheckpointWriteError`."""
+        for start in range(0, len(values), _LOOKUP_CHUNK):
+            batch = values[start : start + _LOOKUP_CHUNK]
+            query = sql.format(marks=",".join("?" * len(batch)))
+            with self._lock:
+                try:
+                    rows = self._connection().execute(query, (*first, *batch)).fetchall()
+                except (sqlite3.Error, OSError) as exc:
+                    if not write:
+                        raise
+                    raise CheckpointWriteError(
+                        f"cannot write checkpoint {self.path}: {exc}"
+                    ) from None
+            yield rows
 
     def record(self, record: ResultRecord) -> None:
         """Upsert ``record`` under its request ident and commit (durable when this returns)."""
@@ -362,20 +379,9 @@ class SqliteCheckpoint:
         """Those of ``digests`` kept by :meth:`keep_derived` under ``generation`` (default:
         the current one, so since any stored record last changed)."""
         current = self.derived_generation() if generation is None else generation
+        sql = "SELECT digest FROM derived WHERE generation = ? AND digest IN ({marks})"
         found: set[bytes] = set()
-        wanted = list(dict.fromkeys(digests))
-        for start in range(0, len(wanted), _LOOKUP_CHUNK):
-            chunk = wanted[start : start + _LOOKUP_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            with self._lock:
-                rows = (
-                    self._connection()
-                    .execute(
-                        f"SELECT digest FROM derived WHERE generation = ? AND digest IN ({marks})",
-                        (current, *chunk),
-                    )
-                    .fetchall()
-                )
+        for rows in self._batches(sql, list(dict.fromkeys(digests)), first=(current,)):
             found.update(bytes(digest) for (digest,) in rows)
         return found
 
@@ -412,21 +418,17 @@ class SqliteCheckpoint:
     def renew_derived(self, digests: Sequence[bytes]) -> None:
         """Make the outputs kept under ``digests`` current again: for a caller that knows the
         records changed since they were kept are none of those they were built from."""
-        wanted = list(dict.fromkeys(digests))
-        for start in range(0, len(wanted), _LOOKUP_CHUNK):
-            chunk = wanted[start : start + _LOOKUP_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            with self._lock:
-                try:
-                    self._connection().execute(
-                        "UPDATE derived SET generation = (SELECT value FROM derived_generation)"
-                        f" WHERE digest IN ({marks})",
-                        chunk,
-                    )
-                except (sqlite3.Error, OSError) as exc:
-                    raise CheckpointWriteError(
-                        f"cannot write checkpoint {self.path}: {exc}"
-                    ) from None
+        sql = "UPDATE derived SET generation = (SELECT value FROM derived_generation)"
+        for _ in self._batches(f"{sql} WHERE digest IN ({{marks}})", digests, write=True):
+            pass
+
+    def forget_derived(self, digests: Sequence[bytes]) -> None:
+        """Remove the outputs kept under ``digests`` (one that cannot be read, say).
+        Raises :class:`CheckpointWriteError`."""
+        for _ in self._batches(
+            "DELETE FROM derived WHERE digest IN ({marks})", digests, write=True
+        ):
+            pass
 
     def prune_derived(self) -> int:
         """Remove the stale derived outputs; how many there were."""
@@ -458,11 +460,6 @@ class SqliteCheckpoint:
 
     def __repr__(self) -> str:
         return f"SqliteCheckpoint({str(self.path)!r})"
-
-
-@functools.lru_cache(maxsize=8)
-def _lookup_sql(count: int) -> str:
-    return f"SELECT ident, run, data FROM records WHERE ident IN ({','.join('?' * count)})"
 
 
 def open_checkpoint(target: str | os.PathLike[str] | CheckpointStore) -> CheckpointStore:
