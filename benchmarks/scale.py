@@ -481,7 +481,7 @@ def _bracketed(
     refs = [r for r in (before, after) if r.get("exit") == 0 and (r.get(field) or 0) > 0]
     for ref in (before, after):
         ref["case"] = f"{case} (reference)"
-        ref["target"] = f"(reference for N={_n(n)})"
+        ref["target"], ref["met"] = f"(reference for N={_n(n)})", None
     big = next((r for r in rows if r.get("case") == case and r.get("exit") == 0), None)
     if big is not None and len(refs) == 2 and (big.get(field) or 0) > 0:
         big["ref_us"] = statistics.fmean(r[field] for r in refs)

@@ -371,6 +371,7 @@ def test_a_large_run_is_judged_against_the_small_runs_around_it() -> None:
     assert order == ["ref", "big", "ref"]
     reference = f"{scale.ITER} (reference)"
     assert [r["case"] for r in rows] == [reference, scale.ITER, reference]
+    assert rows[0]["met"] is None  # a reference is not judged against the large run's target
     big = rows[1]
     assert big["ref_us"] == 600.0
     assert big["vs_ref"] == pytest.approx(1.1)

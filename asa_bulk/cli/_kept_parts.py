@@ -32,7 +32,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from asa_bulk._checkpoint import SqliteCheckpoint
-from asa_bulk._errors import CheckpointWriteError
+from asa_bulk._errors import AsaBulkError, CheckpointWriteError
 from asa_bulk._keys import LIVE_PREFIX, TEST_PREFIX, ApiKey
 from asa_bulk._records import DONE_STATUSES
 from asa_bulk._version import __version__
@@ -43,6 +43,11 @@ log = logging.getLogger("asa_bulk.cli")
 PART_VERSION: Final = 1
 #: The columns that name a row's request (for the summary's unique/duplicate counts).
 _REQUEST_COLUMNS: Final = ["asin", "domain", "language", "country"]
+
+
+class UnreadablePart(AsaBulkError):
+    """A part kept in the checkpoint cannot be read (the file was damaged): the run stops
+    before writing its output, and the part is removed, so that the next run rebuilds it."""
 
 
 class KeptParts:
@@ -149,7 +154,10 @@ class KeptParts:
         data = self._store.derived(self._digests[number], generation=self._generation)
         if data is None:  # the checkpoint is locked for this run: nothing else removes it
             raise RuntimeError(f"bug: the kept part of chunk {number} went missing")
-        part = pq.read_table(pa.BufferReader(data))
+        try:
+            part = pq.read_table(pa.BufferReader(data))
+        except (pa.ArrowException, OSError) as exc:  # ArrowInvalid is a ValueError
+            raise self._unreadable(number, exc) from None
         self._used.append(self._digests[number])
         statuses = part.column("status")
         counts = pc.value_counts(statuses).to_pylist()
@@ -160,6 +168,19 @@ class KeptParts:
         self.duplicates += sent.num_rows - unique
         self.written_rows += part.num_rows
         return part
+
+    def _unreadable(self, number: int, exc: Exception) -> UnreadablePart:
+        first = number * self.chunk_rows + 1
+        rows = f"rows {first:,}-{first + self.chunk_size(number) - 1:,}"
+        why = f"the part of input {rows} kept in checkpoint {self._store.path} cannot be read"
+        try:
+            self._store.forget_derived([self._digests[number]])
+        except CheckpointWriteError as forgetting:
+            return UnreadablePart(f"{why} ({exc}), nor removed ({forgetting})")
+        return UnreadablePart(
+            f"{why} ({exc}); it is removed: run the same command again, which builds those "
+            "rows from the checkpoint's records and sends nothing for them"
+        )
 
     def keep(self, number: int, chunk: pd.DataFrame, part: Any) -> None:
         """Keep ``part`` (the Arrow table written for ``chunk``, chunk ``number`` whole) when

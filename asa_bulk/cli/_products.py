@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 from ._dryrun import dry_run
 from ._keep import KeptResults
-from ._kept_parts import KeptParts, in_input_order
+from ._kept_parts import KeptParts, UnreadablePart, in_input_order
 from ._parser import (
     EXIT_NOT_SAVED,
     EXIT_NOTHING_SUCCEEDED,
@@ -235,6 +235,8 @@ class RunResult:
     write_error: tuple[str, OSError] | None = None
     #: Rows written from parts kept in the checkpoint by an earlier run.
     kept_rows: int = 0
+    #: Why a kept part could not be written (the output was not, either).
+    bad_part: str | None = None
 
 
 async def write_results(
@@ -313,6 +315,10 @@ async def write_results(
         result.write_error = (writing, exc)
         if stream is not None:
             await stream.aclose()  # stop buying: what is in flight still reaches the checkpoint
+    except UnreadablePart as exc:
+        result.bad_part = str(exc)
+        if stream is not None:
+            await stream.aclose()
     result.summary = (stream.summary if stream is not None else None) or {}
     if parts is not None:
         parts.renew()
@@ -337,7 +343,7 @@ def _exit_code(result: RunResult, stopping: GracefulStop | None) -> int:
     if stopping is not None and stopping.signum is not None:
         return stopping.exit_code
     stopped = result.summary.get("stopped")
-    if result.write_error is not None or stopped == "checkpoint_failed":
+    if result.write_error or result.bad_part or stopped == "checkpoint_failed":
         return EXIT_NOT_SAVED
     # A budget or the workspace's credits running out is a plain stop (1), even before the
     # first product: 3 says the endpoint or the keys are broken.
@@ -374,6 +380,9 @@ def finish(
             hint,
             EXIT_NOT_SAVED,
         )
+        return EXIT_NOT_SAVED
+    if result.bad_part is not None:
+        log.error("%s: exit code %d", result.bad_part, EXIT_NOT_SAVED)
         return EXIT_NOT_SAVED
     extra: dict[str, Any] = {"input": args.input, "output": args.output or "stdout"}
     if result.snapshot is not None:

@@ -290,3 +290,36 @@ def test_cells_that_are_not_text_are_told_apart(run: Any, tmp_path: Path) -> Non
     (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n")
     assert main([*args, "--no-progress", "--report", "r.json"]) == 0
     assert "kept_parts" not in json.loads((tmp_path / "r.json").read_text())["cli"]
+
+
+def test_a_damaged_part_stops_before_the_output_and_the_next_run_rebuilds_it(
+    run: Any,
+    sandbox: Sandbox,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run()[0] == 0
+    first = pd.read_parquet(tmp_path / "out.parquet")
+    billed = sandbox.stats.billed_total
+    with SqliteCheckpoint(tmp_path / "ck.sqlite") as store:
+        damaged = _all_digests(store)[1]
+        store._connection().execute(
+            "UPDATE derived SET data = ? WHERE digest = ?", (b"PAR1 not parquet", damaged)
+        )
+    capsys.readouterr()
+
+    code, _ = run()
+    assert code == 4
+    said = capsys.readouterr().err
+    assert "kept in checkpoint ck.sqlite cannot be read" in said
+    assert "run the same command again" in said
+    assert "free some space" not in said  # not a full disk
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out.parquet"), first)
+    assert kept_count(tmp_path / "ck.sqlite") == 4  # the damaged one is gone
+
+    code, report = run()
+    assert code == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out.parquet"), first)
+    assert sandbox.stats.billed_total == billed  # its rows came from the records
+    assert report["requests_sent"] == 0
+    assert kept_count(tmp_path / "ck.sqlite") == 5
