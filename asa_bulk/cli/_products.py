@@ -235,7 +235,7 @@ class RunResult:
     write_error: tuple[str, OSError] | None = None
     #: Rows written from parts kept in the checkpoint by an earlier run.
     kept_rows: int = 0
-    #: Why a kept part could not be written (the output was not, either).
+    #: Why a kept part could not be read (the output was not written, either).
     bad_part: str | None = None
 
 
