@@ -25,7 +25,7 @@ from ._envfile import DEFAULT_ENV_FILE
 from ._errors import ConfigError
 from ._inputs import input_index
 from ._keypool import KeyPool
-from ._keys import LIVE_PREFIX, REDACTOR, TEST_PREFIX, ApiKey, resolve_keys
+from ._keys import REDACTOR, TEST_PREFIX, ApiKey, any_live, resolve_keys
 from ._optiondocs import with_option_help
 from ._options import OPTIONS, SETTING_NAMES
 from ._plan import IndexedStore, ResultIndex
@@ -312,7 +312,7 @@ class _OpenState:
             store=store,
             own_store=own_store,
             index=index,
-            live=any(key.key_id.startswith(LIVE_PREFIX) for key in client.keys),
+            live=any_live(client.keys),
         )
 
     def runner(self, sink: RecordSink) -> Runner:

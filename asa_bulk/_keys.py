@@ -37,6 +37,11 @@ _BEARER = re.compile(r"bearer\s+", re.IGNORECASE)
 _QUOTES: Final = {'"': '"', "'": "'", "\u201c": "\u201d", "\u2018": "\u2019", "\u201e": "\u201c"}
 
 
+def any_live(keys: Iterable[ApiKey]) -> bool:
+    """Whether any of ``keys`` is a live key: such a run never serves the sandbox's results."""
+    return any(key.key_id.startswith(LIVE_PREFIX) for key in keys)
+
+
 def key_id_of(secret: str) -> str:
     """The documented shortprefix of a key (``asa_live_`` + 12 characters), safe to show.
 

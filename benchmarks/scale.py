@@ -502,17 +502,17 @@ def _size(
         return None if ref is None else lambda: run(*ref)
 
     rows: list[dict[str, Any]] = []
-    sync_ref = references(lambda m, f: _library(suite, "sync", SYNC, f, m, reference=True))
-    if n <= BARE_MAX_N:
-        rows += _bracketed(
-            suite, SYNC, n, "cpu_per_item_us",
-            lambda: _bare_and_sync(suite, n, items_file, pairs), sync_ref,
-        )  # fmt: skip
-    else:
-        rows += _bracketed(
-            suite, SYNC, n, "cpu_per_item_us",
-            lambda: [_library(suite, "sync", SYNC, items_file, n)], sync_ref,
-        )  # fmt: skip
+
+    def sync_runs() -> list[dict[str, Any]]:
+        if n <= BARE_MAX_N:  # the bare loop alternates with it
+            return _bare_and_sync(suite, n, items_file, pairs)
+        return [_library(suite, "sync", SYNC, items_file, n)]
+
+    rows: list[dict[str, Any]] = []
+    rows += _bracketed(
+        suite, SYNC, n, "cpu_per_item_us", sync_runs,
+        references(lambda m, f: _library(suite, "sync", SYNC, f, m, reference=True)),
+    )  # fmt: skip
     if iter_ok:
         rows += _bracketed(
             suite, ITER, n, "cpu_per_item_us",

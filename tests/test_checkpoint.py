@@ -501,6 +501,28 @@ def test_derived_outputs_last_until_a_stored_record_changes(tmp_path: Path) -> N
         assert store.derived(b"part-c") == b"c"
 
 
+def test_derived_outputs_are_renewed_and_forgotten_many_at_a_time(tmp_path: Path) -> None:
+    """More digests than one query takes (500): every batch counts, and a write that fails is
+    a CheckpointWriteError naming the file, not a bare sqlite3 error."""
+    digests = [b"part-%04d" % n for n in range(700)]
+    with SqliteCheckpoint(tmp_path / "c.db") as store:
+        for digest in digests:
+            store.keep_derived(digest, 1, digest)
+        store.record(make_record(1))
+        store.record(make_record(1, "ok", domain="com"))  # every part is stale now
+        assert store.derived_digests(digests) == set()
+        store.renew_derived(digests[:650])
+        assert store.derived_digests(digests) == set(digests[:650])
+        store.forget_derived(digests[:600])
+        assert store.derived_digests(digests) == set(digests[600:650])
+        assert store.prune_derived() == 50  # the 50 never renewed; the forgotten are gone
+        store._connection().execute("PRAGMA query_only = 1")  # every write now fails
+        for write in (store.renew_derived, store.forget_derived):
+            with pytest.raises(CheckpointWriteError, match=r"cannot write checkpoint .*c\.db"):
+                write(digests[600:])
+        assert store.derived_digests(digests) == set(digests[600:650])  # reads still work
+
+
 @pytest.mark.parametrize(
     "statement",
     [

@@ -33,7 +33,7 @@ import pandas as pd
 
 from asa_bulk._checkpoint import SqliteCheckpoint
 from asa_bulk._errors import AsaBulkError, CheckpointWriteError
-from asa_bulk._keys import LIVE_PREFIX, TEST_PREFIX, ApiKey
+from asa_bulk._keys import TEST_PREFIX, ApiKey, any_live
 from asa_bulk._records import DONE_STATUSES
 from asa_bulk._version import __version__
 
@@ -98,8 +98,7 @@ class KeptParts:
     ) -> KeptParts | None:
         """The kept parts for ``table`` (an InputTable) written with ``schema`` by a client
         with ``settings`` and ``keys``; stale parts of the checkpoint are removed first. None
-        when parts cannot be used: cells that are not text, a checkpoint that cannot be
-        written."""
+        when the checkpoint cannot be written (parts are then neither kept nor reused)."""
         try:
             pruned = store.prune_derived()
         except CheckpointWriteError as exc:
@@ -107,7 +106,7 @@ class KeptParts:
             return None
         if pruned:
             log.info("checkpoint %s: %d stale kept part(s) removed", store.path, pruned)
-        live = any(key.key_id.startswith(LIVE_PREFIX) for key in keys)
+        live = any_live(keys)
         context = _context(
             table, settings=settings, live=live, raw=raw, schema=schema, chunk_rows=chunk_rows
         )
