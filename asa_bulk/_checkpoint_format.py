@@ -215,6 +215,32 @@ def unpack(data: bytes, *, defer_body: bool = False) -> ResultRecord:
     ``defer_body``: the body is left undecoded, as its JSON text in ``record.body_json``
     (``record.body`` is None), for a reader that decodes it later or never.
     """
+    text = _inflate(data)
+    if defer_body:
+        record = _with_body_text(text)
+        if record is not None:
+            return record
+    return ResultRecord.from_json(loads(text, fallback=_loads_strict))
+
+
+def stored_body_text(data: bytes) -> bytes | None:
+    """The body's JSON text in a row that :func:`pack` wrote, the rest left undecoded; None
+    when the record has no body. Raises ``ValueError`` for a row it cannot read.
+
+    For a row known to be sound (one this process just wrote): unlike :func:`unpack`, the
+    text before the body is not checked. The first ``,"body":`` is the envelope's own key,
+    which :func:`pack` writes last: inside a JSON string a quote is always escaped, and no
+    envelope value before the body holds a ``body`` key.
+    """
+    text = _inflate(data)
+    cut = text.find(_BODY_KEY)
+    if cut < 0 or text[-1:] != b"}":
+        raise ValueError("a row without a body key")
+    body = text[cut + len(_BODY_KEY) : -1]
+    return None if body == b"null" else body
+
+
+def _inflate(data: bytes) -> bytes:
     dictionary = DICTIONARIES.get(data[0]) if data else None
     if dictionary is None:
         raise ValueError(f"unknown row codec {data[:1]!r}")
@@ -225,11 +251,7 @@ def unpack(data: bytes, *, defer_body: bool = False) -> ResultRecord:
         raise ValueError(f"corrupt row: {exc}") from None
     if not inflate.eof:
         raise ValueError("truncated row")
-    if defer_body:
-        record = _with_body_text(text)
-        if record is not None:
-            return record
-    return ResultRecord.from_json(loads(text, fallback=_loads_strict))
+    return text
 
 
 def _with_body_text(text: bytes) -> ResultRecord | None:

@@ -27,7 +27,6 @@ from ._flatten import (
 )
 from ._flatten import flatten_values as _flatten
 from ._inputs import InputRow
-from ._json import loads
 from ._ordered import Body, Slot
 from ._records import Request, ResultRecord
 
@@ -161,10 +160,10 @@ def build_chunk(slots: Sequence[Slot], *, raw: bool = False) -> pd.DataFrame:
                 yield slot.row, slot.record, EMPTY_PRODUCT, None
                 continue
             if body.flat is None:
-                value = loads(body.text) if body.text is not None else body.value
+                value = body.decode()
                 body.flat = _flatten(value)
                 # Kept only as a column: a chunk of whole products would hold ~4x its fields.
-                body.text, body.value = None, value if raw else None
+                body.value = value if raw else None
             yield slot.row, slot.record, body.flat, body.value
 
     with _gc_paused():

@@ -3,7 +3,7 @@
 Results arrive in any order; the rows they belong to leave in input order. Each input row
 takes a :class:`Slot` when the plan reads it; the slot is filled when its request's record
 arrives (duplicates share one record and one body), and the filled prefix is handed out in
-chunks. A slot holds its body as JSON bytes (see :class:`Body`), decoded only when its chunk is
+chunks. A slot holds its body as bytes (see :class:`Body`), decoded only when its chunk is
 built: bytes are one object the cyclic collector never walks, where a decoded product is dozens
 that it walks on every full collection for as long as they wait (a third of a resume's CPU).
 What is held is the *backlog*: rows read and not yet handed out. The plan stops
@@ -18,25 +18,47 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from ._checkpoint_format import stored_body_text
 from ._inputs import InputRow
+from ._json import loads
 from ._records import ResultRecord
 
 
 class Body:
     """One finished request's body, shared by every row that repeats it.
 
-    It waits as its JSON text (``text``; a decoded ``value`` when there is no text: a store
-    of the caller's). The first chunk holding one of its rows decodes it and keeps the
-    flattened fields (``flat``, and ``value`` when the chunk wants the raw body): the same
-    objects as that chunk's frame, so a later duplicate costs nothing more.
+    It waits as the checkpoint row that stores it (``row``, when there is one: a quarter of
+    the JSON's size, and a window holds thousands), else as its JSON text (``text``), else
+    decoded (``value``: a store of the caller's). The first chunk holding one of its rows
+    decodes it (:meth:`decode`) and keeps the flattened fields (``flat``, and ``value`` when
+    the chunk wants the raw body): the same objects as that chunk's frame, so a later
+    duplicate costs nothing more.
     """
 
-    __slots__ = ("flat", "text", "value")
+    __slots__ = ("flat", "row", "text", "value")
 
     def __init__(self, text: bytes | None = None, value: Any = None) -> None:
         self.text = text
         self.value = value
+        self.row: bytes | None = None
         self.flat: tuple[Any, ...] | None = None
+
+    def stored_as(self, row: bytes) -> None:
+        """Wait as ``row`` (what :func:`~asa_bulk._checkpoint_format.pack` wrote for the
+        record) instead of the text."""
+        if self.text is not None:
+            self.row, self.text = row, None
+
+    def decode(self) -> Any:
+        """The decoded body; the waiting forms are dropped (the caller keeps what it needs)."""
+        if self.row is not None:
+            text = stored_body_text(self.row)
+            self.text = self.row = None
+            return None if text is None else loads(text)
+        if self.text is not None:
+            value, self.text = loads(self.text), None
+            return value
+        return self.value
 
 
 #: Takes a record's body out of it, as the rows waiting for it share it (None: no body).

@@ -66,6 +66,10 @@ class Plan:
         self._index = index
         # A SqliteCheckpoint can leave bodies undecoded: a waiting row keeps them as text anyway.
         self._lookup = getattr(index, "lookup_deferred", index.lookup)
+        # ...and tells the row it stored, which a waiting row keeps instead of the text.
+        self._record_row: Callable[[ResultRecord], bytes] | None = getattr(
+            index, "record_row", None
+        )
         self._run = run
         self._window = window
         self._servable = servable
@@ -151,12 +155,12 @@ class Plan:
         When the checkpoint fails, the rows still get the record (it is in the result) and
         :class:`CheckpointWriteError` tells the runner to stop buying more.
         """
-        stored = False
+        stored, row = False, None
         try:
             # A skipped row holds no result: storing it would only cost a commit per row left
             # (a stop with a million rows to go) and overwrite an earlier attempt's record.
             if record.status != "skipped":
-                self._index.record(record)
+                row = self._write(record)
             stored = True
         except CheckpointWriteError:
             raise
@@ -167,11 +171,20 @@ class Plan:
         finally:
             slots = self._pending.pop(record.request, None)
             body = self._compact(record)
+            if body is not None and row is not None:
+                body.stored_as(row)
             self._recent[record.request] = (record, body)
             if not stored:
                 self._unstored[record.request] = (record, body)
             if slots is not None:
                 self._finish(slots, record, body)
+
+    def _write(self, record: ResultRecord) -> bytes | None:
+        """Store ``record``; the row as stored, when the index tells it."""
+        if self._record_row is not None:
+            return self._record_row(record)
+        self._index.record(record)
+        return None
 
     def _finish(self, slots: list[Slot], record: ResultRecord | None, body: Body | None) -> None:
         self._ordered.fill(slots, record, body)

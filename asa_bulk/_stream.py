@@ -134,6 +134,7 @@ async def _run(
         ) as chunks:
             async for chunk in chunks:
                 yield chunk
+                del chunk  # not held while the next is built (see _chunks)
 
 
 async def _chunks(
@@ -187,7 +188,10 @@ async def _chunks(
                 slots = ordered.take()
                 if slots:
                     runner.wake()  # the window has room again
-                    yield endpoint.build_chunk(slots, raw=raw)
+                    chunk, slots = endpoint.build_chunk(slots, raw=raw), []
+                    yield chunk
+                    # Not held while the next is built: a reader done with it frees it.
+                    del chunk
                     continue
                 if ordered.closed:
                     break

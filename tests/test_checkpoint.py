@@ -26,8 +26,9 @@ from asa_bulk._checkpoint import (
     encode_record,
     open_checkpoint,
 )
-from asa_bulk._checkpoint_format import DICTIONARIES, pack, unpack
+from asa_bulk._checkpoint_format import DICTIONARIES, pack, stored_body_text, unpack
 from asa_bulk._errors import CheckpointWriteError, ConfigError
+from asa_bulk._json import loads
 from asa_bulk._records import REQUEST_TYPES, ProductRequest, ResultRecord
 from asa_bulk.sandbox._products import product_body
 from tests.support.records import make_record
@@ -471,6 +472,53 @@ def test_a_deferred_lookup_gives_the_body_as_text_that_decodes_to_it(
         assert json.loads(deferred.body_json) == record.body
     deferred.body, deferred.body_json = record.body, None
     assert deferred == record  # everything but the body, exactly
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        make_record(1),
+        make_record(2, status="failed"),  # no body
+        ResultRecord(
+            ProductRequest("B000000003"),
+            "ok",
+            error_message='x,"body":{"asin":"nope"}',
+            body={"asin": "B000000003", "note": ',"body":{}'},
+        ),
+        ResultRecord(ProductRequest("B000000004"), "ok", body={"title": "\ud800 lone"}),
+        ResultRecord(  # spliced in as received
+            ProductRequest("B000000005"),
+            "ok",
+            body={"asin": "B000000005", "n": [1, 2.5]},
+            body_json=b'{"asin":"B000000005","n":[1,2.50]}',
+        ),
+    ],
+)
+def test_the_row_a_checkpoint_stored_gives_its_body_back_undecoded(
+    tmp_path: Path, record: ResultRecord
+) -> None:
+    with SqliteCheckpoint(tmp_path / "c.db") as store:
+        row = store.record_row(record)
+        (stored,) = store._connection().execute("SELECT data FROM records").fetchone()
+        ((whole, _),) = store.lookup([record.request.ident]).values()
+    assert row == stored
+    assert whole == record
+    text = stored_body_text(row)
+    if record.body is None:
+        assert text is None
+    else:
+        assert text is not None
+        assert loads(text) == record.body
+        if record.body_json is not None:
+            assert text == record.body_json
+
+
+@pytest.mark.parametrize(
+    "data", [b"", b"\x07abc", bytes([2]) + b"not deflate", pack(make_record(1))[:-4]]
+)
+def test_a_row_that_cannot_be_read_gives_no_body_text(data: bytes) -> None:
+    with pytest.raises(ValueError, match=r"codec|corrupt|truncated"):
+        stored_body_text(data)
 
 
 def test_a_row_not_laid_out_for_deferral_is_decoded_whole() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import warnings
-from collections.abc import AsyncIterator, Iterator
+import weakref
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import cast
 
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 
 import asa_bulk
+from asa_bulk._ordered import Slot
 from asa_bulk._stream import window_rows
 from asa_bulk.testing import FakeClock, is_testing, set_testing
 from tests.support.fakeapi import BASE, Call, FakeApi, Reply, error, ok
@@ -398,3 +400,28 @@ async def test_a_stream_is_a_context_manager_that_stops_on_exit(
     for _ in range(100):
         await asyncio.sleep(0)
     assert len(api.calls) == sent < 3000
+
+
+async def test_a_chunk_the_reader_let_go_is_freed_before_the_next_is_built(
+    client: asa_bulk.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The stream keeps no reference to a chunk it handed out (nor to its rows' slots), so a
+    # reader that writes each chunk away holds one chunk at a time, not two.
+    from asa_bulk._products import ProductEndpoint
+
+    held: list[weakref.ref[pd.DataFrame]] = []
+    alive_at_build: list[bool] = []
+    build = ProductEndpoint.build_chunk
+
+    def watched(self: ProductEndpoint, slots: Sequence[Slot], *, raw: bool) -> pd.DataFrame:
+        alive_at_build.append(any(ref() is not None for ref in held))
+        return build(self, slots, raw=raw)
+
+    monkeypatch.setattr(ProductEndpoint, "build_chunk", watched)
+    stream = client.iter_products(ASINS, chunk_rows=10)
+    for _ in range(3):
+        chunk = await anext(stream)
+        held.append(weakref.ref(chunk))
+        del chunk
+    await stream.aclose()
+    assert alive_at_build == [False, False, False]

@@ -4,10 +4,12 @@ import contextlib
 import copy
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from asa_bulk._checkpoint import SqliteCheckpoint
 from asa_bulk._errors import CheckpointWriteError
 from asa_bulk._frame import build_chunk, compact_record
 from asa_bulk._inputs import iter_input_rows
@@ -186,6 +188,35 @@ def test_waiting_rows_hold_the_body_as_json_text_decoded_when_their_chunk_is_bui
     assert list(frames[0]["price"]) == [9.5, 9.5]
     assert frames[1]["raw"].iloc[0] == body
     assert frames[1]["raw"].iloc[1] is frames[1]["raw"].iloc[0]  # decoded once, fanned out
+
+
+def test_with_a_sqlite_checkpoint_waiting_rows_hold_the_stored_row_not_the_text(
+    tmp_path: Path,
+) -> None:
+    body = {"asin": "B000000001", "title": "Pan " * 100, "price": 9.5}
+    text = json.dumps(body).encode()
+    frames, forms = [], []
+    checkpoint = SqliteCheckpoint(tmp_path / "c.sqlite")
+    for index in (checkpoint, IndexedStore()):
+        plan, ordered = make_plan(["B000000001", "B000000001"], index)
+        (request,) = list(plan.requests())
+        assert request is not None
+        plan.record(ResultRecord(request, "ok", body=dict(body), body_json=text))
+        ordered.close()
+        slots = ordered.take()
+        waiting = slots[0].body
+        assert waiting is not None
+        forms.append((waiting.text, waiting.row))
+        frames.append(build_chunk(slots))
+        assert (waiting.text, waiting.row) == (None, None)  # decoded: the frame's objects now
+    checkpoint.close()
+    (sqlite_text, sqlite_row), (memory_text, memory_row) = forms
+    assert sqlite_text is None
+    assert sqlite_row is not None
+    assert len(sqlite_row) < len(text) / 4  # compressed (a sandbox product: 3.4 KB -> ~1 KB)
+    assert (memory_text, memory_row) == (text, None)  # nothing stored to point at
+    assert frames[0].equals(frames[1])
+    assert list(frames[0]["title"]) == [body["title"]] * 2
 
 
 def test_a_result_the_checkpoint_failed_to_store_still_answers_its_later_duplicates() -> None:
