@@ -75,8 +75,49 @@ class ProductRequest:
         return "|".join((self.asin, self.domain, self.language or "", self.country or ""))
 
 
+SEARCH_PATH: Final = "/api/v1/amazon/search"
+
+#: ``sort_by`` values the search endpoint accepts (strict: ``price`` is a 400; §2.2).
+SEARCH_SORTS: Final = ("best_match", "price_asc", "price_desc", "avg_customer_review", "newest")
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    """One result page of one keyword search. A page is billed as one request (§2.2), so it
+    is sent, retried, checkpointed and budgeted on its own: a failed page 3 costs nothing
+    again for pages 1 and 2, and a resumed run sends only the pages not yet stored."""
+
+    endpoint: ClassVar[str] = "search"
+    path: ClassVar[str] = SEARCH_PATH
+    credits: ClassVar[int] = 5
+
+    query: str
+    domain: str = "com"
+    sort_by: str = "best_match"
+    page: int = 1
+
+    def params(self) -> dict[str, str]:
+        """Query parameters for ``GET /api/v1/amazon/search`` (auth not included): this page
+        alone (``start_page``, ``pages=1``, both the defaults' documented names)."""
+        out = {"query": self.query, "domain": self.domain}
+        if self.sort_by != "best_match":
+            out["sort_by"] = self.sort_by
+        if self.page != 1:
+            out["start_page"] = str(self.page)
+        return out
+
+    @property
+    def ident(self) -> str:
+        """``search|domain|sort_by|page|query``: the query last, so a ``|`` in it is harmless;
+        never a product's (an ASIN has no ``|``)."""
+        return "|".join(("search", self.domain, self.sort_by, str(self.page), self.query))
+
+
 #: Request types by endpoint name, to read them back from a checkpoint.
-REQUEST_TYPES: Final[dict[str, type[Any]]] = {ProductRequest.endpoint: ProductRequest}
+REQUEST_TYPES: Final[dict[str, type[Any]]] = {
+    ProductRequest.endpoint: ProductRequest,
+    SearchRequest.endpoint: SearchRequest,
+}
 
 #: Credits of one billed product answer (kept for readers of the old name).
 CREDITS_PER_REQUEST: Final = ProductRequest.credits

@@ -11,10 +11,8 @@ import textwrap
 import threading
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 
@@ -29,7 +27,7 @@ from asa_bulk._checkpoint import (
 from asa_bulk._checkpoint_format import DICTIONARIES, pack, stored_body_text, unpack
 from asa_bulk._errors import CheckpointWriteError, ConfigError
 from asa_bulk._json import loads
-from asa_bulk._records import REQUEST_TYPES, ProductRequest, ResultRecord
+from asa_bulk._records import REQUEST_TYPES, ProductRequest, ResultRecord, SearchRequest
 from asa_bulk.sandbox._products import product_body
 from tests.support.records import make_record
 
@@ -373,31 +371,15 @@ def test_the_dictionaries_never_change() -> None:
     }
 
 
-@dataclass(frozen=True)
-class SearchRequest:
-    endpoint: ClassVar[str] = "search"
-    path: ClassVar[str] = "/api/v1/amazon/search"
-    credits: ClassVar[int] = 5
-    query: str
-
-    def params(self) -> dict[str, str]:
-        return {"query": self.query}
-
-    @property
-    def ident(self) -> str:
-        return f"search|{self.query}"
-
-
-def test_records_of_other_endpoints_round_trip(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(REQUEST_TYPES, "search", SearchRequest)
-    record = ResultRecord(SearchRequest("usb c cable"), "ok", body={"results": [{"asin": "B1"}]})
+def test_records_of_other_endpoints_round_trip(tmp_path: Path) -> None:
+    request = SearchRequest("usb c | cable", "de", "newest", 3)
+    record = ResultRecord(request, "ok", body={"results": [{"asin": "B1"}]})
+    assert REQUEST_TYPES["search"] is SearchRequest
     assert pack(record)[0] == 1  # the envelope dictionary, not the product one
     with SqliteCheckpoint(tmp_path / "c.db") as store:
         store.record(record)
         store.record(make_record(1))
-        assert store.lookup(["search|usb c cable"]) == {"search|usb c cable": (record, 0)}
+        assert store.lookup([request.ident]) == {request.ident: (record, 0)}
 
 
 def test_a_sandbox_product_row_packs_well_under_the_size_target() -> None:
