@@ -40,11 +40,12 @@ from ._lazy import lazy_exports
 from ._version import __version__ as __version__
 
 if TYPE_CHECKING:
-    from ._api import fetch_products, fetch_products_sync
+    from ._api import fetch_products, fetch_products_sync, search, search_sync
     from ._checkpoint import CheckpointStore, SqliteCheckpoint
     from ._client import Client
     from ._errors import AsaBulkError, ConfigError, InputError, NoKeysError, RunStoppedWarning
     from ._keys import ApiKey, RedactingFilter
+    from ._ranks import ranks, share_of_voice
     from ._stream import ResultStream
     from ._summary import format_summary
 
@@ -63,6 +64,10 @@ __all__ = [
     "fetch_products",
     "fetch_products_sync",
     "format_summary",
+    "ranks",
+    "search",
+    "search_sync",
+    "share_of_voice",
 ]
 
 _HOME = {
@@ -80,6 +85,10 @@ _HOME = {
     "fetch_products": "_api",
     "fetch_products_sync": "_api",
     "format_summary": "_summary",
+    "ranks": "_ranks",
+    "search": "_api",
+    "search_sync": "_api",
+    "share_of_voice": "_ranks",
 }
 
 

@@ -1,14 +1,15 @@
-"""The public entry points: ``fetch_products`` (async) and ``fetch_products_sync``."""
+"""The public entry points: ``fetch_products``/``search`` (async) and their ``_sync`` forms."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import functools
+import inspect
 import os
 from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
 
 import aiohttp
 import pandas as pd
@@ -18,11 +19,17 @@ from ._envfile import DEFAULT_ENV_FILE
 from ._errors import RunStoppedWarning
 from ._keys import ApiKey
 from ._optiondocs import with_option_help
+from ._options import OPTIONS
+from ._products import PRODUCTS
+from ._search import SEARCH
 
 if TYPE_CHECKING:
     from ._checkpoint import CheckpointStore
 
-__all__ = ["RunStoppedWarning", "fetch_products", "fetch_products_sync"]
+__all__ = ["RunStoppedWarning", "fetch_products", "fetch_products_sync", "search", "search_sync"]
+
+#: The options of search(): those of fetch_products() but the product lookup's own.
+_SEARCH_OPTIONS: Final = [name for name in OPTIONS if name not in ("language", "country", "raw")]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -83,30 +90,52 @@ async def fetch_products(
     Raises :class:`ConfigError`/:class:`NoKeysError`/:class:`InputError` before anything is sent.
     Per-item problems never raise: they are rows with ``status`` and ``error``.
     """
-    client = Client(
-        keys=keys,
-        base_url=base_url,
-        domain=domain,
-        language=language,
-        country=country,
-        concurrency=concurrency,
-        rps=rps,
-        timeout=timeout,
-        max_attempts=max_attempts,
-        max_item_seconds=max_item_seconds,
-        max_wait=max_wait,
-        max_credits=max_credits,
-        auth=auth,
-        allow_insecure_http=allow_insecure_http,
-        retry_delay_scale=retry_delay_scale,
-        checkpoint=checkpoint,
-        allow_origin_change=allow_origin_change,
-        progress=progress,
-        env_file=env_file,
-        session=session,
-    )
+    client = Client(**_client_options(locals()))
     async with client:
-        return await client._collect(items, raw=raw, stop=stop)
+        return await client._collect(PRODUCTS, items, client._rows(items), raw=raw, stop=stop)
+
+
+async def search(
+    queries: Iterable[Any] | pd.DataFrame,
+    *,
+    pages: int = 1,
+    start_page: int = 1,
+    sort_by: str = "best_match",
+    keys: Iterable[str | ApiKey] | str | None = None,
+    base_url: str | None = None,
+    domain: str | None = None,
+    concurrency: int | None = None,
+    rps: float | None = None,
+    timeout: float | None = None,
+    max_attempts: int | None = None,
+    max_item_seconds: float | None = None,
+    max_wait: float | None = None,
+    progress: bool = True,
+    auth: str | None = None,
+    allow_insecure_http: bool | None = None,
+    checkpoint: str | os.PathLike[str] | CheckpointStore | None = None,
+    max_credits: int | None = None,
+    retry_delay_scale: float | None = None,
+    allow_origin_change: bool = False,
+    env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE,
+    session: aiohttp.ClientSession | None = None,
+    stop: asyncio.Event | None = None,
+) -> pd.DataFrame:
+    """Search many queries; return one DataFrame row per result card (see
+    :meth:`Client.search`). The options are those of :func:`fetch_products`; each page is one
+    request of 5 credits, so ``max_credits`` counts ``5 x pages`` a query."""
+    client = Client(**_client_options(locals()))
+    async with client:
+        rows = client._query_rows(queries, pages, start_page, sort_by, domain)
+        return await client._collect(SEARCH, queries, rows, raw=False, stop=stop)
+
+
+def _client_options(given: dict[str, Any]) -> dict[str, Any]:
+    """The Client's parameters among a function's own (those it does not take keep theirs)."""
+    return {name: given[name] for name in _CLIENT_PARAMETERS if name in given}
+
+
+_CLIENT_PARAMETERS: Final = tuple(inspect.signature(Client).parameters)
 
 
 def _blocking(run: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:
@@ -161,3 +190,11 @@ Inside a running event loop (Jupyter), the run goes to a worker thread with its 
 loop, so it works in a notebook cell without nest_asyncio; an interrupt (Ctrl-C, the
 notebook's stop button) cancels that run instead of orphaning it."""
 fetch_products_sync.__doc__ = with_option_help(fetch_products_sync.__doc__)
+
+search.__doc__ = with_option_help(search.__doc__, _SEARCH_OPTIONS)
+search_sync = _blocking(search)
+search_sync.__name__ = search_sync.__qualname__ = "search_sync"
+search_sync.__doc__ = with_option_help(
+    "Blocking :func:`search`, with the same parameters (run as :func:`fetch_products_sync`).",
+    _SEARCH_OPTIONS,
+)

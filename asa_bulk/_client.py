@@ -33,6 +33,8 @@ from ._policy import RetryPolicy
 from ._products import PRODUCTS
 from ._records import ResultRecord
 from ._runner import Budget, RecordSink, Runner
+from ._search import CARDS_PER_PAGE, SEARCH
+from ._search_inputs import MAX_PAGE
 from ._settings import DEFAULT_CONCURRENCY, DEFAULT_RPS, Settings, resolve_settings
 from ._stream import ResultStream
 
@@ -172,10 +174,11 @@ class Client:
         A client runs one call at a time.
         """
         self._state()
-        if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
-            raise ConfigError(f"chunk_rows must be a whole number of 1 or more, got {chunk_rows!r}")
+        _check_chunk_rows(chunk_rows)
         rows = self._rows(items, domain=domain, language=language, country=country)
-        return self._stream(items, rows, raw=raw, chunk_rows=chunk_rows, stop=stop, spool=True)
+        return self._stream(
+            PRODUCTS, items, rows, raw=raw, chunk_rows=chunk_rows, stop=stop, spool=True
+        )
 
     async def products(
         self,
@@ -197,8 +200,66 @@ class Client:
         in ``df.attrs["run"]``; a run that stopped early warns (:class:`RunStoppedWarning`).
         Per-item problems never raise: they are rows with ``status`` and ``error``.
         """
-        return await self._collect(
-            items, domain=domain, language=language, country=country, raw=raw, stop=stop
+        rows = self._rows(items, domain=domain, language=language, country=country)
+        return await self._collect(PRODUCTS, items, rows, raw=raw, stop=stop)
+
+    # -- search -----------------------------------------------------------------------------
+
+    def iter_search(
+        self,
+        queries: Iterable[Any] | pd.DataFrame,
+        *,
+        pages: int = 1,
+        start_page: int = 1,
+        sort_by: str = "best_match",
+        domain: str | None = None,
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        stop: asyncio.Event | None = None,
+    ) -> ResultStream:
+        """Search many queries; an async iterator of DataFrame chunks in query order, with the
+        columns of :meth:`search`. A query's rows are never split between chunks; a chunk holds
+        the pages of about ``chunk_rows`` result rows (counted as 20 cards a page). Otherwise
+        as :meth:`iter_products`.
+        """
+        self._state()
+        _check_chunk_rows(chunk_rows)
+        rows = self._query_rows(queries, pages, start_page, sort_by, domain)
+        slots = max(MAX_PAGE, chunk_rows // CARDS_PER_PAGE)
+        return self._stream(SEARCH, queries, rows, chunk_rows=slots, stop=stop, spool=True)
+
+    async def search(
+        self,
+        queries: Iterable[Any] | pd.DataFrame,
+        *,
+        pages: int = 1,
+        start_page: int = 1,
+        sort_by: str = "best_match",
+        domain: str | None = None,
+        stop: asyncio.Event | None = None,
+    ) -> pd.DataFrame:
+        """Search many queries; one DataFrame row per result card, in query, page and on-page
+        order, indexed by the query's input position (or its label in a DataFrame or Series).
+
+        ``queries`` are keyword strings, or a DataFrame with a ``query`` column (and optional
+        per-row ``domain``/``sort_by``). Each of ``pages`` pages from ``start_page`` (1 to 10)
+        is one request of 5 credits, sent, retried and checkpointed on its own. ``position``
+        is the organic rank counted from the cards seen, ``sponsored_position`` the rank among
+        sponsored cards. A query that matched nothing is one row with ``no_results``; a page
+        that failed is one row with its ``status`` and ``error``; an empty query is one
+        ``invalid`` row. The run summary is in ``df.attrs["run"]`` (its counts are pages).
+        """
+        rows = self._query_rows(queries, pages, start_page, sort_by, domain)
+        return await self._collect(SEARCH, queries, rows, raw=False, stop=stop)
+
+    def _query_rows(
+        self, queries: Any, pages: int, start_page: int, sort_by: str, domain: str | None
+    ) -> Any:
+        return SEARCH.input_rows(
+            queries,
+            pages=pages,
+            start_page=start_page,
+            sort_by=sort_by,
+            domain=domain if domain is not None else self.settings.domain,
         )
 
     def _rows(
@@ -219,20 +280,26 @@ class Client:
 
     def _stream(
         self,
+        endpoint: Any,
         items: Any,
         rows: Any,
         *,
         spool: bool,
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
-        **call: Any,
+        raw: bool = False,
+        stop: asyncio.Event | None = None,
     ) -> ResultStream:
+        total = _length(items) if endpoint is PRODUCTS else None  # search: pages, not items
         return ResultStream(
-            self, PRODUCTS, rows, chunk_rows=chunk_rows, total=_length(items), spool=spool, **call
-        )
+            self, endpoint, rows, chunk_rows=chunk_rows, total=total, spool=spool, raw=raw,
+            stop=stop,
+        )  # fmt: skip
 
-    async def _collect(self, items: Any, *, raw: bool, stop: Any, **defaults: Any) -> pd.DataFrame:
+    async def _collect(
+        self, endpoint: Any, items: Any, rows: Any, *, raw: bool, stop: Any
+    ) -> pd.DataFrame:
         # In memory, not spooled: see _stream._Spool.
-        stream = self._stream(items, self._rows(items, **defaults), raw=raw, stop=stop, spool=False)
+        stream = self._stream(endpoint, items, rows, raw=raw, stop=stop, spool=False)
         stream._quiet()
         try:
             chunks = [chunk async for chunk in stream]
@@ -240,10 +307,13 @@ class Client:
             if _interrupted_in_a_notebook():
                 raise KeyboardInterrupt from None  # what the user did, not how it arrived
             raise
-        frame = pd.concat(chunks) if chunks else PRODUCTS.empty_frame(raw=raw)
+        frame = pd.concat(chunks) if chunks else endpoint.empty_frame(raw=raw)
         del chunks
         index = input_index(items)
-        frame.index = index if index is not None else pd.RangeIndex(len(frame))
+        if endpoint is PRODUCTS:  # a row per item
+            frame.index = index if index is not None else pd.RangeIndex(len(frame))
+        elif index is not None:  # rows per query: each its query's label
+            frame.index = index.take(frame.index.to_numpy())
         frame.attrs["run"] = stream.summary
         stream.warn_if_stopped(stacklevel=3)  # the line that called products() or fetch_products()
         return frame
@@ -342,6 +412,11 @@ class _OpenState:
         finally:
             if self.own_store and self.store is not None:
                 self.store.close()
+
+
+def _check_chunk_rows(chunk_rows: object) -> None:
+    if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
+        raise ConfigError(f"chunk_rows must be a whole number of 1 or more, got {chunk_rows!r}")
 
 
 def _open_store(target: object) -> tuple[CheckpointStore | None, bool]:

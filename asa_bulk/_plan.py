@@ -16,8 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Final, Protocol
 
 from ._errors import CheckpointWriteError
-from ._inputs import InputRow
-from ._ordered import Body, Compact, OrderedRows, Slot
+from ._ordered import Body, Compact, OrderedRows, PlanRow, Slot
 from ._records import Request, ResultRecord
 
 #: Called with the number of input rows that just reached their final status, and the record
@@ -49,7 +48,7 @@ class ResultIndex(Protocol):
 class Plan:
     def __init__(
         self,
-        rows: Iterable[InputRow],
+        rows: Iterable[PlanRow],
         *,
         ordered: OrderedRows,
         compact: Compact,
@@ -102,7 +101,7 @@ class Plan:
                 if request is not None:
                     yield request
 
-    def _look_up(self, block: list[InputRow]) -> dict[str, tuple[ResultRecord, int]]:
+    def _look_up(self, block: list[PlanRow]) -> dict[str, tuple[ResultRecord, int]]:
         idents = {
             row.request.ident
             for row in block
@@ -113,7 +112,7 @@ class Plan:
             self._recent.clear()  # from now on the checkpoint answers for those
         return known
 
-    def _place(self, row: InputRow, known: dict[str, tuple[ResultRecord, int]]) -> Request | None:
+    def _place(self, row: PlanRow, known: dict[str, tuple[ResultRecord, int]]) -> Request | None:
         """Give ``row`` its slot and answer it at once if it can be; the request to send if not."""
         self.rows += 1
         slot = self._ordered.add(row)

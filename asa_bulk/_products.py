@@ -20,6 +20,7 @@ from ._records import ResultRecord
 class ProductEndpoint:
     """``GET /api/v1/amazon/product``: one row per ASIN or product URL."""
 
+    grouped: Final = False
     name: Final = "product"
 
     def input_rows(

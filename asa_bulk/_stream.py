@@ -14,24 +14,34 @@ import contextlib
 import tempfile
 import time
 import warnings
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
 from ._errors import RunStoppedWarning
-from ._inputs import InputRow
-from ._ordered import OrderedRows
+from ._ordered import Body, OrderedRows, PlanRow, Slot
 from ._plan import Plan, ResultIndex
 from ._progress import ProgressBar
+from ._records import ResultRecord
 from ._runner import Runner
 from ._summary import build_summary
 
 if TYPE_CHECKING:
     from ._client import Client
-    from ._products import ProductEndpoint
+
+
+class Endpoint(Protocol):
+    """What a stream needs of an endpoint: the form a waiting body takes, and chunks."""
+
+    #: Whether an input row may take several slots (a query's pages), which leave together.
+    grouped: bool
+
+    def compact(self, record: ResultRecord) -> Body | None: ...
+
+    def build_chunk(self, slots: Sequence[Slot], *, raw: bool) -> pd.DataFrame: ...
 
 
 class ResultStream:
@@ -44,8 +54,8 @@ class ResultStream:
     def __init__(
         self,
         client: Client,
-        endpoint: ProductEndpoint,
-        rows: Iterator[InputRow],
+        endpoint: Endpoint,
+        rows: Iterator[PlanRow],
         *,
         raw: bool,
         chunk_rows: int,
@@ -115,8 +125,8 @@ class _Outcome:
 async def _run(
     outcome: _Outcome,
     client: Client,
-    endpoint: ProductEndpoint,
-    rows: Iterator[InputRow],
+    endpoint: Endpoint,
+    rows: Iterator[PlanRow],
     raw: bool,
     chunk_rows: int,
     total: int | None,
@@ -140,8 +150,8 @@ async def _run(
 async def _chunks(
     outcome: _Outcome,
     client: Client,
-    endpoint: ProductEndpoint,
-    rows: Iterator[InputRow],
+    endpoint: Endpoint,
+    rows: Iterator[PlanRow],
     raw: bool,
     chunk_rows: int,
     total: int | None,
@@ -157,7 +167,7 @@ async def _chunks(
             "its budget and keys safely. Await the other first, or use a second Client"
         )
     started = time.perf_counter()
-    ordered = OrderedRows(chunk_rows=chunk_rows)
+    ordered = OrderedRows(chunk_rows=chunk_rows, grouped=endpoint.grouped)
     bar = ProgressBar(enabled=client.progress, total=total, keys=len(state.pool.slots))
     bar.attach(state.pool)
     plan = Plan(

@@ -501,8 +501,6 @@ def _size(
     ) -> Callable[[], dict[str, Any]] | None:
         return None if ref is None else lambda: run(*ref)
 
-    rows: list[dict[str, Any]] = []
-
     def sync_runs() -> list[dict[str, Any]]:
         if n <= BARE_MAX_N:  # the bare loop alternates with it
             return _bare_and_sync(suite, n, items_file, pairs)
