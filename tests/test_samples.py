@@ -124,3 +124,17 @@ def test_sample_scripts_document_the_sandbox_switch(name: str) -> None:
     text = (SAMPLES / name).read_text(encoding="utf-8")
     assert "--sandbox" in text
     assert "ASA_BULK_SANDBOX" in text
+
+
+def test_the_keyword_list_has_what_the_readme_says() -> None:
+    from asa_bulk._search_inputs import clean_query, iter_query_rows
+
+    frame = pd.read_csv(SAMPLES / "keywords.csv", dtype=str, keep_default_na=False)
+    assert list(frame.columns) == ["query", "domain", "sort_by"]
+    assert set(frame["domain"]) == {"com", "de", "co.uk"}
+    assert len(frame) >= 30
+    rows = list(iter_query_rows(frame))
+    assert [row.error for row in rows if row.request is None] == ["invalid_query"]  # one empty
+    cleaned = [clean_query(query) for query in frame["query"]]
+    assert len(cleaned) - len(set(zip(cleaned, frame["domain"], strict=True))) >= 2  # repeats
+    assert any("zzzz" in query for query in frame["query"])  # the sandbox's no-results rule
