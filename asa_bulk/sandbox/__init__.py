@@ -23,6 +23,9 @@ Documented fixture rules (deterministic, no network, no data files):
 - A search query containing ``zzzz`` answers 200 with ``products: []`` and ``no_results: true``.
 - Only ``asa_test_`` + 24 letters/digits keys are accepted unless ``keys=[...]`` is given.
 - Search results carry ASINs whose product pages agree with them (title, price, rating).
+- Prices, stock lines and search rankings drift from day to day, each a function of the day
+  (``today``: a setting, ``--today``, ``Sandbox.set_today``; default the real date), so the same
+  day always gives the same bytes; 2026-05-15, the pytest fixtures' day, has no drift.
 
 Benchmark mode, ``flat_catalog=True`` (``asa-bulk sandbox --flat-catalog``): product bodies come
 from a fixed pool of pre-rendered templates with the ASIN substituted at byte level, so the

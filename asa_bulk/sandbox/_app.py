@@ -14,6 +14,7 @@ import contextlib
 import socket
 import struct
 import time
+from datetime import date, datetime, timezone
 from typing import Final
 from urllib.parse import quote_plus
 
@@ -31,7 +32,7 @@ from ._flat import FlatCatalog
 from ._limits import KeyGate
 from ._params import ProductParams, SearchParams, product_params, search_params
 from ._responses import HTML_502, MESSAGES, error_response, request_id
-from ._settings import FAULT_STATUS, SandboxSettings
+from ._settings import FAULT_STATUS, SandboxSettings, parse_day
 from ._state import Ledger
 
 PREFIXES: Final = ("/api/v1/amazon", "/v1/amazon")
@@ -48,15 +49,21 @@ class SandboxApp:
         self.keys = KeyBook(settings, self.started)
         self.ledger = Ledger(settings.credits)
         self.chaos = Chaos(settings)
+        #: The day the answers are drawn for (None: the real UTC date); see ``_drift``.
+        self.day = parse_day(settings.today)
         self.catalog: Catalog = (
             FlatCatalog(settings.product_shape)
             if settings.flat_catalog
-            else StockCatalog(settings.product_shape)
+            else StockCatalog(settings.product_shape, self.today)
         )
         self.doorman = Doorman(self.keys, settings.limits, self.error)
         self.gates = self.doorman.gates
         self.batches = BatchStore(settings, self.ledger, self.chaos, self.catalog, self.error)
         self._style = settings.error_style
+
+    def today(self) -> date:
+        """The sandbox's calendar day."""
+        return self.day if self.day is not None else datetime.now(timezone.utc).date()
 
     def build(self) -> web.Application:
         """The aiohttp application serving every route."""

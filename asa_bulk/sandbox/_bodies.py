@@ -9,9 +9,12 @@ per request does not depend on how many ASINs a run has seen.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from ._catalog import unit_hash
+from ._drift import EPOCH
 from ._params import SearchParams
 from ._products import Shape, dumps, product_body, summary
 from ._search import search_body, search_dict
@@ -26,10 +29,12 @@ def shape_for(ident: str, product_shape: ProductShape) -> Shape:
 
 
 class Catalog:
-    """Product and search answers of one sandbox (subclasses decide how products are made)."""
+    """Product and search answers of one sandbox (subclasses decide how products are made), as
+    on the sandbox's day: ``today()`` (see ``_drift``)."""
 
-    def __init__(self, product_shape: ProductShape) -> None:
+    def __init__(self, product_shape: ProductShape, today: Callable[[], date] = lambda: EPOCH):
         self.product_shape = product_shape
+        self.today = today
 
     def shape(self, ident: str) -> Shape:
         return shape_for(ident, self.product_shape)
@@ -48,7 +53,7 @@ class Catalog:
         return data
 
     def search_data(self, p: SearchParams) -> dict[str, Any]:
-        return search_dict(p, self.shape(p.query), self.summary)
+        return search_dict(p, self.shape(p.query), self.summary, self.today())
 
     def search(self, p: SearchParams) -> bytes:
         """The 200 body of a search."""
@@ -59,10 +64,10 @@ class StockCatalog(Catalog):
     """Every ASIN its own generated product (see ``_products``), bodies cached."""
 
     def product(self, asin: str, domain: str, add_html: bool = False) -> bytes:
-        return product_body(asin, domain, self.shape(asin), add_html)
+        return product_body(asin, domain, self.shape(asin), add_html, self.today())
 
     def summary(self, asin: str, domain: str) -> dict[str, Any]:
-        return summary(asin, domain)
+        return summary(asin, domain, self.today())
 
     def search(self, p: SearchParams) -> bytes:
-        return search_body(p, self.shape(p.query))
+        return search_body(p, self.shape(p.query), self.today())

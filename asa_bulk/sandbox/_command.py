@@ -54,12 +54,26 @@ def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
         "unique ASINs (by default each ASIN's body is generated and the last 65,536 cached; "
         "beyond that every request costs the sandbox ~2.5x more CPU)",
     )
+    parser.add_argument(
+        "--today",
+        metavar="YYYY-MM-DD",
+        help="answer as on this day (prices, stock and search rankings drift by day; default: "
+        "the real date; 2026-05-15 has no drift)",
+    )
 
 
 def _settings(args: argparse.Namespace) -> SandboxSettings:
     flags: dict[str, Any] = {
         name: getattr(args, name, None)
-        for name in ("host", "port", "plan", "fixed_latency", "latency_scale", "flat_catalog")
+        for name in (
+            "host",
+            "port",
+            "plan",
+            "fixed_latency",
+            "latency_scale",
+            "flat_catalog",
+            "today",
+        )
         if getattr(args, name, None) is not None
     }
     in_file: set[str] = set()

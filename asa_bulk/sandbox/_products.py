@@ -13,6 +13,7 @@ import functools
 import html
 import json
 import random
+from datetime import date
 from typing import Any, Final, Literal
 
 from ._catalog import (
@@ -32,6 +33,7 @@ from ._catalog import (
     local_price,
     rng_for,
 )
+from ._drift import EPOCH, price_factor, stock_on
 
 Shape = Literal["docs", "sdk"]
 
@@ -116,16 +118,19 @@ def _reviews(facts: dict[str, Any], country_name: str, rating: float) -> list[di
     return out
 
 
-def _docs_product(asin: str, domain: str) -> dict[str, Any]:
+def _docs_product(asin: str, domain: str, day: date = EPOCH) -> dict[str, Any]:
     kind, f = _identity(asin)
     m = MARKETS[domain]
     rng = rng_for("market", asin, domain)
-    price = None if f["no_price"] else local_price(f["usd"] * rng.uniform(0.92, 1.08), m)
+    drift = price_factor(asin, domain, day)
+    price = None if f["no_price"] else local_price(f["usd"] * rng.uniform(0.92, 1.08) * drift, m)
     strike = None
     if price is not None and rng.random() < 0.4:
         strike = local_price(f["usd"] * rng.uniform(1.15, 1.6), m)
     rating = round(min(5.0, max(1.0, rng.gauss(4.3, 0.45))), 1)
     stock = "See all buying options" if price is None else rng.choice(STOCK)
+    if price is not None:
+        stock = stock_on(asin, domain, day, stock)
     prime = price is not None and rng.random() < 0.7
     buybox = []
     if price is not None:
@@ -193,9 +198,9 @@ def _docs_product(asin: str, domain: str) -> dict[str, Any]:
     }
 
 
-def _sdk_product(asin: str, domain: str) -> dict[str, Any]:
+def _sdk_product(asin: str, domain: str, day: date = EPOCH) -> dict[str, Any]:
     """The nested shape of the SDK READMEs, built from the same facts as the docs shape."""
-    docs = _docs_product(asin, domain)
+    docs = _docs_product(asin, domain, day)
     price, was = docs["price"], docs["price_strikethrough"]
     rating = docs["rating"]
     five = round(min(0.95, max(0.05, (rating - 1.0) / 4.0 * 0.9)), 2)
@@ -256,14 +261,16 @@ def _page_html(doc: dict[str, Any], domain: str) -> str:
     )
 
 
-def product_dict(asin: str, domain: str, shape: Shape) -> dict[str, Any]:
-    """A fresh product dict (not cached) in ``shape``."""
-    return _sdk_product(asin, domain) if shape == "sdk" else _docs_product(asin, domain)
+def product_dict(asin: str, domain: str, shape: Shape, day: date = EPOCH) -> dict[str, Any]:
+    """A fresh product dict (not cached) in ``shape``, as on ``day`` (see ``_drift``)."""
+    return _sdk_product(asin, domain, day) if shape == "sdk" else _docs_product(asin, domain, day)
 
 
-def render_product(asin: str, domain: str, shape: Shape, add_html: bool = False) -> bytes:
+def render_product(
+    asin: str, domain: str, shape: Shape, add_html: bool = False, day: date = EPOCH
+) -> bytes:
     """The 200 body for ``asin`` on ``domain``, generated afresh (~0.15 ms of CPU)."""
-    doc = product_dict(asin, domain, shape)
+    doc = product_dict(asin, domain, shape, day)
     if add_html:
         doc["html"] = _page_html(doc, domain)
     return dumps(doc)
@@ -272,13 +279,14 @@ def render_product(asin: str, domain: str, shape: Shape, add_html: bool = False)
 #: Bodies kept by :func:`product_body`; a job over more unique ASINs than this regenerates each.
 BODY_CACHE_SIZE: Final = 65_536
 
-#: The 200 body for ``asin`` on ``domain``: identical bytes for identical arguments, cached.
+#: The 200 body for ``asin`` on ``domain`` (on a day): identical bytes for identical arguments,
+#: cached (the day is part of the key).
 product_body: Final = functools.lru_cache(maxsize=BODY_CACHE_SIZE)(render_product)
 
 
-def summary(asin: str, domain: str) -> dict[str, Any]:
-    """Fields a search result shows for ``asin`` (consistent with its product page)."""
-    doc = _docs_product(asin, domain)
+def summary(asin: str, domain: str, day: date = EPOCH) -> dict[str, Any]:
+    """Fields a search result shows for ``asin`` (consistent with its product page that day)."""
+    doc = _docs_product(asin, domain, day)
     return {
         k: doc[k]
         for k in (

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from ._catalog import fake_asin, kinds_for, rng_for, unit_hash
+from ._drift import EPOCH, reordered
 from ._params import SearchParams
 from ._products import Shape, dumps, summary
 
@@ -25,7 +27,9 @@ _SCRAPED_AT = "2026-05-15T12:34:56Z"  # fixed so bodies stay byte-identical
 Summary = Callable[[str, str], dict[str, Any]]
 
 
-def _page(query: str, domain: str, page: int, summary: Summary) -> list[dict[str, Any]]:
+def _page(
+    query: str, domain: str, page: int, summary: Summary, day: date = EPOCH
+) -> list[dict[str, Any]]:
     rng = rng_for("search", query.lower(), domain, page)
     organic = (page - 1) * 17
     sponsored = (page - 1) * len(_SPONSORED_SLOTS)
@@ -64,7 +68,20 @@ def _page(query: str, domain: str, page: int, summary: Summary) -> list[dict[str
                 "page": page,
             }
         )
-    return items
+    return _reranked(items, query, domain, page, day)
+
+
+def _reranked(
+    items: list[dict[str, Any]], query: str, domain: str, page: int, day: date
+) -> list[dict[str, Any]]:
+    """The organic cards of ``day`` (a few neighbours swapped), each slot keeping its position
+    numbers; sponsored slots stay put."""
+    organic = [i for i, item in enumerate(items) if not item["is_sponsored"]]
+    moved = reordered([items[i] for i in organic], "search", query.lower(), domain, page, day=day)
+    out = list(items)
+    for i, item in zip(organic, moved, strict=True):
+        out[i] = item | {"organic_position": items[i]["organic_position"]}
+    return out
 
 
 def _sorted(items: list[dict[str, Any]], sort_by: str) -> list[dict[str, Any]]:
@@ -79,9 +96,14 @@ def _sorted(items: list[dict[str, Any]], sort_by: str) -> list[dict[str, Any]]:
     return items
 
 
-def search_dict(p: SearchParams, shape: Shape, summary: Summary = summary) -> dict[str, Any]:
-    """The search answer for ``p`` in ``shape``: pages concatenated, ``page`` = the last one;
-    each result's fields come from ``summary`` (the stock product pages by default)."""
+def search_dict(
+    p: SearchParams, shape: Shape, fields: Summary | None = None, day: date = EPOCH
+) -> dict[str, Any]:
+    """The search answer for ``p`` in ``shape`` on ``day``: pages concatenated, ``page`` = the
+    last one; each result's fields come from ``fields`` (default: the stock product pages of
+    that day)."""
+    if fields is None:
+        fields = functools.partial(summary, day=day)
     last = p.start_page + p.pages - 1
     if "zzzz" in p.query.lower():
         items: list[dict[str, Any]] = []
@@ -89,7 +111,7 @@ def search_dict(p: SearchParams, shape: Shape, summary: Summary = summary) -> di
         items = [
             item
             for page in range(p.start_page, last + 1)
-            for item in _sorted(_page(p.query, p.domain, page, summary), p.sort_by)
+            for item in _sorted(_page(p.query, p.domain, page, fields, day), p.sort_by)
         ]
     if shape == "sdk":
         return {
@@ -125,6 +147,6 @@ def search_dict(p: SearchParams, shape: Shape, summary: Summary = summary) -> di
 
 
 @functools.lru_cache(maxsize=4096)
-def search_body(p: SearchParams, shape: Shape) -> bytes:
-    """Cached bytes of :func:`search_dict`."""
-    return dumps(search_dict(p, shape))
+def search_body(p: SearchParams, shape: Shape, day: date = EPOCH) -> bytes:
+    """Cached bytes of :func:`search_dict` on the stock product pages of ``day``."""
+    return dumps(search_dict(p, shape, day=day))

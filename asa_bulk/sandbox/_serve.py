@@ -11,13 +11,14 @@ import concurrent.futures
 import contextlib
 import threading
 from collections.abc import AsyncIterator, Iterator
+from datetime import date
 from typing import Any, Final
 
 from aiohttp import web
 
 from ._app import SandboxApp
 from ._auth import make_test_keys
-from ._settings import SandboxSettings
+from ._settings import SandboxSettings, parse_day
 from ._state import SandboxStats
 
 #: Seconds the server waits for in-flight handlers at shutdown before cancelling them.
@@ -56,6 +57,16 @@ class Sandbox:
     def revoke(self, key_or_key_id: str) -> str:
         """Revoke a key from now on (401 ``revoked``); returns its key_id."""
         return self._app.keys.revoke(key_or_key_id)
+
+    def set_today(self, day: date | str | None) -> None:
+        """Answer as on ``day`` from now on (a date or ``"YYYY-MM-DD"``; None: the real date):
+        prices, stock and search rankings drift by day (see ``SandboxSettings.today``)."""
+        self._app.day = parse_day(day)
+
+    @property
+    def today(self) -> date:
+        """The day the sandbox answers as on."""
+        return self._app.today()
 
     def set_credits(self, credits: int | None) -> None:
         """Set the workspace's remaining credits (``None`` = unlimited)."""

@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Literal
@@ -106,6 +107,13 @@ class SandboxSettings:
     sandbox's CPU per request stays flat at any number of unique ASINs (stock: each ASIN's body
     is generated and the last 65,536 cached, so runs over more ASINs cost it ~2.5x per request).
     Same documented shape and rules; ASINs sharing a template share its title, price and rating.
+    It has no day-to-day drift.
+
+    ``today``: the sandbox's calendar day (a ``date`` or ``"YYYY-MM-DD"``; None: the real UTC
+    date at each request). Prices and stock lines drift from day to day, and so do search
+    rankings, each a function of the day, so a given day always gives the same bytes; on
+    2026-05-15 (``EPOCH``, what the pytest fixtures use) nothing drifts. A running sandbox's
+    day can be moved with :meth:`Sandbox.set_today` to simulate daily pulls in seconds.
     """
 
     host: str = "127.0.0.1"
@@ -137,9 +145,11 @@ class SandboxSettings:
     time_scale: float = 1.0
     allow_http_webhooks: bool = False
     flat_catalog: bool = False
+    today: date | str | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise containers once, at construction
+        set_(self, "today", parse_day(self.today))
         if self.keys is not None:
             if isinstance(self.keys, str):
                 raise ConfigError("keys must be a list of keys, not one string")
@@ -180,6 +190,18 @@ class SandboxSettings:
             raise ConfigError(f"sandbox config {str(path)!r} must hold a JSON object")
         _check_names(data, f"setting in {str(path)!r}")
         return cls(**{**data, **overrides})
+
+
+def parse_day(value: object) -> date | None:
+    """``today``'s value as a date (None stays None); :class:`ConfigError` for anything else."""
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ConfigError(f"today must be a date or 'YYYY-MM-DD', got {value!r}")
 
 
 def _check_names(names: Mapping[str, Any], what: str) -> None:
