@@ -17,7 +17,12 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ("marketplace-comparison.ipynb", "quickstart.ipynb", "scheduled-pull.ipynb")
+NOTEBOOKS = (
+    "marketplace-comparison.ipynb",
+    "quickstart.ipynb",
+    "rank-tracking.ipynb",
+    "scheduled-pull.ipynb",
+)
 #: A full key: the prefix and more than the 12 characters of a key_id.
 FULL_KEY = re.compile(r"asa_(?:live|test)_[A-Za-z0-9]{13,}")
 #: Text each notebook's outputs must show: the behaviour it exists to demonstrate.
@@ -29,10 +34,17 @@ EXPECTED = {
         "product_not_found",
     ],
     "marketplace-comparison.ipynb": ["com (USD)", "de (EUR)", "co.jp (JPY)", "cheapest"],
+    "rank-tracking.ipynb": [
+        "30 day(s)",  # a month of daily searches on the sandbox ...
+        "credits: 1800 (5 a page)",  # ... billed 5 credits a page
+        "'found'",
+        "not_in_pages",
+        "moved",
+    ],
     "scheduled-pull.ipynb": [
         "2026-05-03 exit code 1 --max-credits 40",
         "re-run exit code 0",
-        "80 rows; 0 duplicates",
+        "200 rows; 0 duplicates",
     ],
 }
 
