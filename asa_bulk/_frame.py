@@ -34,6 +34,7 @@ __all__ = [
     "BASE_COLUMNS",
     "PRODUCT_COLUMNS",
     "RAW_COLUMN",
+    "TIME_DTYPE",
     "build_chunk",
     "build_frame",
     "column_dtypes",
@@ -45,6 +46,8 @@ __all__ = [
 ]
 
 _TIME: Final = pd.DatetimeTZDtype(unit="us", tz="UTC")
+#: The dtype of timestamp columns (``fetched_at``), for other frame builders.
+TIME_DTYPE: Final = _TIME
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND: Final = timedelta(microseconds=1)
 _NAT: Final = np.iinfo(np.int64).min  # NaT's integer value
@@ -231,7 +234,7 @@ def _utc(values: Sequence[datetime | None]) -> Any:
 
 def typed_column(values: Sequence[Any], dtype: Any, *, coerce: bool = False) -> Any:
     """``values`` as a column of ``dtype`` (``coerce``: make what does not fit None first)."""
-    if dtype == _TIME:  # equal, not only the same object: a search frame's is its own
+    if dtype is _TIME:
         return _utc(values)
     if dtype == "object":
         return _objects(values)

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import repeat
-from typing import Any, Final
+from typing import Any, Final, cast
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -231,23 +231,25 @@ _SLICE_ROWS: Final = 65_536
 _FRAME_COLUMNS: Final = ("asin", "domain", "language", "country")
 
 
-def _frame_cells(frame: pd.DataFrame) -> Iterator[_Cells]:
-    """``(asin, domain, language, country)`` per DataFrame row; column names match loosely."""
+def frame_cells(frame: pd.DataFrame, columns: tuple[str, ...]) -> Iterator[tuple[object, ...]]:
+    """The cells of ``columns`` per DataFrame row (the first is required, a missing other one
+    gives None); column names match loosely (case, surrounding spaces)."""
     by_name: dict[str, Any] = {}
     for column in frame.columns:
         name = str(column).strip().lower()
-        if name in by_name and name in _FRAME_COLUMNS:
+        if name in by_name and name in columns:
             raise InputError(f"the DataFrame has more than one {name!r} column")
         by_name[name] = column
-    if "asin" not in by_name:
+    if columns[0] not in by_name:
         raise InputError(
-            f"the DataFrame has no 'asin' column; its columns are: {list(map(str, frame.columns))}"
+            f"the DataFrame has no {columns[0]!r} column; its columns are: "
+            f"{list(map(str, frame.columns))}"
         )
 
     def col(name: str) -> Iterable[object]:
         return _cells_of(frame[by_name[name]]) if name in by_name else repeat(None, len(frame))
 
-    return zip(*map(col, _FRAME_COLUMNS), strict=True)
+    return zip(*map(col, columns), strict=True)
 
 
 def _cells_of(column: pd.Series) -> Iterator[object]:
@@ -294,7 +296,8 @@ def iter_input_rows(
         None if country is None else normalize_country(country),
     )
     if isinstance(items, pd.DataFrame):
-        return _generate(_frame_cells(items), defaults, _labels(items))
+        cells = cast(Iterator[_Cells], frame_cells(items, _FRAME_COLUMNS))
+        return _generate(cells, defaults, _labels(items))
     if isinstance(items, str | bytes | bytearray):
         raise InputError(
             f"items is a single {type(items).__name__} ({_short(_raw_text(items))}); "

@@ -23,13 +23,11 @@ from typing import Any, Final, cast
 import numpy as np
 import pandas as pd
 
-from ._frame import gc_paused, typed_column
+from ._frame import TIME_DTYPE, gc_paused, typed_column
 from ._ordered import Slot
 from ._records import ResultRecord
 from ._search_flatten import SEARCH_RESULT_COLUMNS, SEARCH_RESULT_FIELDS, result_rows
 from ._search_inputs import QueryRow
-
-_TIME: Final = pd.DatetimeTZDtype(unit="us", tz="UTC")
 
 #: Every column of a search frame and its dtype, in order.
 SEARCH_DTYPES: Final[dict[str, Any]] = {
@@ -44,7 +42,7 @@ SEARCH_DTYPES: Final[dict[str, Any]] = {
     "attempts": "Int64",
     "key_id": "string",
     "request_id": "string",
-    "fetched_at": _TIME,
+    "fetched_at": TIME_DTYPE,
     "input": "string",
 }
 SEARCH_COLUMNS: Final = tuple(SEARCH_DTYPES)

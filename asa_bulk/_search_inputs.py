@@ -14,13 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from itertools import repeat
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import pandas as pd
 
 from ._errors import ConfigError, InputError
-from ._inputs import _INVISIBLE, _cells_of, _is_missing, _labels, _raw_text, _short, _where
+from ._inputs import _INVISIBLE, _is_missing, _labels, _raw_text, _short, _where, frame_cells
 from ._marketplaces import normalize_domain
 from ._records import SEARCH_SORTS, SearchRequest
 from ._values import one_of, whole
@@ -91,7 +90,8 @@ def iter_query_rows(
     wanted = page_range(pages=pages, start_page=start_page)
     defaults = (normalize_domain(domain), one_of("sort_by", sort_by, SEARCH_SORTS))
     if isinstance(queries, pd.DataFrame):
-        return _generate(_frame_cells(queries), defaults, wanted, _labels(queries))
+        cells = cast(Iterator[_Cells], frame_cells(queries, _FRAME_COLUMNS))
+        return _generate(cells, defaults, wanted, _labels(queries))
     if isinstance(queries, str | bytes | bytearray):
         raise InputError(
             f"queries is a single {type(queries).__name__} ({_short(_raw_text(queries))}); "
@@ -170,22 +170,3 @@ def _override(kind: str, value: object, default: str) -> tuple[str | None, str |
         return one_of("sort_by", value.strip(), SEARCH_SORTS), None
     except ConfigError as exc:
         return None, str(exc)
-
-
-def _frame_cells(frame: pd.DataFrame) -> Iterator[_Cells]:
-    """``(query, domain, sort_by)`` per DataFrame row; column names match loosely."""
-    by_name: dict[str, Any] = {}
-    for column in frame.columns:
-        name = str(column).strip().lower()
-        if name in by_name and name in _FRAME_COLUMNS:
-            raise InputError(f"the DataFrame has more than one {name!r} column")
-        by_name[name] = column
-    if "query" not in by_name:
-        raise InputError(
-            f"the DataFrame has no 'query' column; its columns are: {list(map(str, frame.columns))}"
-        )
-
-    def col(name: str) -> Iterable[object]:
-        return _cells_of(frame[by_name[name]]) if name in by_name else repeat(None, len(frame))
-
-    return zip(*map(col, _FRAME_COLUMNS), strict=True)
