@@ -71,9 +71,21 @@ async def execute(path: Path, *, timeout: int = CELL_TIMEOUT) -> Any:
     return nb
 
 
+async def execute_started(path: Path) -> Any:
+    """:func:`execute`, once more if the kernel died before it answered: kernels started side by
+    side can pick the same free port, and such a kernel ran nothing (seen once with four)."""
+    try:
+        return await execute(path)
+    except RuntimeError as exc:
+        if "Kernel died before replying" not in str(exc):
+            raise
+        return await execute(path)
+
+
 async def execute_all(paths: list[Path]) -> list[Any]:
     """Execute ``paths`` concurrently; results (notebooks or exceptions) in the same order."""
-    return list(await asyncio.gather(*(execute(path) for path in paths), return_exceptions=True))
+    runs = (execute_started(path) for path in paths)
+    return list(await asyncio.gather(*runs, return_exceptions=True))
 
 
 def main(argv: list[str]) -> int:
