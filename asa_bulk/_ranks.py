@@ -2,9 +2,10 @@
 
 Both take the search frame (one row per result card: ``query``, ``domain``, ``page``, ``slot``,
 ``position``, ``sponsored_position``, ``is_sponsored``, ``asin``, ``brand``, ``status``,
-``no_results``) of one run or of many: with a ``snapshot_date`` column (the CLI's dated
-snapshots) or else a ``fetched_at`` one, each day is its own group, so a rank over the last 30
-days is one ``groupby`` away.
+``no_results``) of one run or of many: with a ``snapshot_date`` column, or the ``date`` column
+of the CLI's dated snapshots (``pd.read_parquet(snapshot_dir)``), or else a ``fetched_at`` one,
+each day is its own group, so a rank over the last 30 days is one ``groupby`` away. Results of
+one query under two ``sort_by`` orders are two groups.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ FOUND, NOT_IN_PAGES, NO_RESULTS, QUERY_FAILED = (
 )
 _NEEDED: Final = ("query", "domain", "status", "no_results", "asin")
 _PLACEMENTS: Final = ("all", "organic", "sponsored")
+_QUERY_KEYS: Final = ("query", "domain", "sort_by")
 
 
 def ranks(results: pd.DataFrame, asins: Iterable[str]) -> pd.DataFrame:
-    """One row per (query, domain[, date], asin): ``best_position`` (organic),
+    """One row per (query, domain[, sort_by][, day], asin): ``best_position`` (organic),
     ``best_sponsored_position``, ``page`` (of the best organic card, else the best sponsored
     one), ``found``, and ``state``: ``"found"``, ``"not_in_pages"`` (the query answered, the ASIN
     is not in the pages fetched), ``"no_results"`` (the query matched nothing) or
@@ -41,7 +43,8 @@ def ranks(results: pd.DataFrame, asins: Iterable[str]) -> pd.DataFrame:
         failed = bool((group["status"] != "ok").any())
         empty = bool(group["no_results"].fillna(False).all())
         for asin in wanted:
-            cards = group[group["asin"] == asin]
+            # Positional: a search frame's index repeats (each row's query position).
+            cards = group[group["asin"] == asin].reset_index(drop=True)
             organic = cards["position"].dropna()
             sponsored = cards["sponsored_position"].dropna()
             best = cards.loc[organic.idxmin()] if len(organic) else None
@@ -106,9 +109,10 @@ def share_of_voice(
         cards = cards[cards[rank] <= top_n]
     who = cards[by].astype("string").fillna("(unknown)")
     cards = cards.assign(**{by: who})
-    dated = [k for k in keys if k not in ("query", "domain")]
+    dated = [k for k in keys if k not in _QUERY_KEYS]
     per_query = _shares(cards, keys, by).assign(level="query")
-    overall = _shares(cards, dated, by).assign(level="overall", query=None, domain=None)
+    blank = {name: None for name in keys if name in _QUERY_KEYS}
+    overall = _shares(cards, dated, by).assign(level="overall", **blank)
     table = pd.concat([per_query, overall], ignore_index=True)
     table = table[[*keys, "level", by, "slots", "share"]]
     typed: pd.DataFrame = table.astype({"query": "string", "domain": "string", "level": "string"})
@@ -129,7 +133,8 @@ def _shares(cards: pd.DataFrame, keys: list[str], by: str) -> pd.DataFrame:
 
 
 def _prepared(results: pd.DataFrame, extra: tuple[str, ...]) -> tuple[pd.DataFrame, list[str]]:
-    """The columns needed, and the group keys: query, domain and the date when there is one."""
+    """The columns needed, and the group keys: query, domain, sort_by when there is one, and
+    the day when there is one."""
     if not isinstance(results, pd.DataFrame):
         raise TypeError(f"results must be a DataFrame of search results, got {type(results)}")
     missing = [name for name in (*_NEEDED, *extra) if name not in results.columns]
@@ -139,8 +144,13 @@ def _prepared(results: pd.DataFrame, extra: tuple[str, ...]) -> tuple[pd.DataFra
         )
     frame = results
     keys = ["query", "domain"]
+    if "sort_by" in frame.columns:
+        keys.append("sort_by")
     if "snapshot_date" in frame.columns:
         keys.append("snapshot_date")
+    elif "date" in frame.columns:  # a hive partition read back: text or a category of it
+        frame = frame.assign(date=pd.to_datetime(frame["date"].astype("string")).dt.date)
+        keys.append("date")
     elif "fetched_at" in frame.columns:
         day = pd.to_datetime(frame["fetched_at"], utc=True).dt.date  # NA for a row without one
         frame = frame.assign(date=day)

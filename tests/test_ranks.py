@@ -176,3 +176,29 @@ def test_without_a_snapshot_date_the_day_of_fetched_at_groups_a_history() -> Non
         pytest.approx(1.0),
         pytest.approx(1.0),
     ]
+
+
+def test_a_snapshot_read_back_groups_by_its_date_and_sort_order_and_its_index_repeats() -> None:
+    """As ``pd.read_parquet(snapshot_dir)`` gives it: ``date`` a category of text, every row of
+    a query under its input position (a repeated index), one query under two sort orders."""
+    one = _results(d1=[HEADPHONES]).drop(columns="snapshot_date")
+    by_price = one.assign(sort_by="price_asc", position=one["position"].iloc[::-1].to_numpy())
+    history = pd.concat(
+        [one.assign(sort_by="best_match", date="2026-11-01"), by_price.assign(date="2026-11-01"),
+         one.assign(sort_by="best_match", date="2026-11-02")]
+    )  # fmt: skip
+    history.index = [0] * len(history)
+    history["date"] = history["date"].astype("category")
+    table = ranks_of(history, ["B1"])
+    assert table[
+        ["sort_by", "best_position", "best_sponsored_position", "page"]
+    ].values.tolist() == [
+        ["best_match", 2, 1, 1],
+        ["price_asc", 1, 1, 1],  # its own order ranks B1 first
+        ["best_match", 2, 1, 1],
+    ]
+    assert [str(day) for day in table["date"]] == ["2026-11-01", "2026-11-01", "2026-11-02"]
+    shares = share_of_voice(history)
+    overall = shares[shares["level"] == "overall"]
+    assert overall["sort_by"].isna().all()
+    assert len(set(overall["date"])) == 2
