@@ -31,6 +31,7 @@ from ._options import OPTIONS, SETTING_NAMES
 from ._plan import IndexedStore, ResultIndex
 from ._policy import RetryPolicy
 from ._products import PRODUCTS
+from ._progress import Total
 from ._records import ResultRecord
 from ._runner import Budget, RecordSink, Runner
 from ._search import CARDS_PER_PAGE, SEARCH
@@ -225,7 +226,9 @@ class Client:
         _check_chunk_rows(chunk_rows)
         rows = self._query_rows(queries, pages, start_page, sort_by, domain)
         slots = max(MAX_PAGE, chunk_rows // CARDS_PER_PAGE)
-        return self._stream(SEARCH, queries, rows, chunk_rows=slots, stop=stop, spool=True)
+        return self._stream(
+            SEARCH, queries, rows, chunk_rows=slots, stop=stop, spool=True, pages=pages
+        )
 
     async def search(
         self,
@@ -249,7 +252,7 @@ class Client:
         ``invalid`` row. The run summary is in ``df.attrs["run"]`` (its counts are pages).
         """
         rows = self._query_rows(queries, pages, start_page, sort_by, domain)
-        return await self._collect(SEARCH, queries, rows, raw=False, stop=stop)
+        return await self._collect(SEARCH, queries, rows, raw=False, stop=stop, pages=pages)
 
     def _query_rows(
         self, queries: Any, pages: int, start_page: int, sort_by: str, domain: str | None
@@ -288,18 +291,25 @@ class Client:
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
         raw: bool = False,
         stop: asyncio.Event | None = None,
+        pages: int = 1,
     ) -> ResultStream:
-        total = _length(items) if endpoint is PRODUCTS else None  # search: pages, not items
+        """``pages``: the slots each valid input row takes (search: its pages)."""
+        rows_in = _length(items)
+        total = Total(
+            None if rows_in is None else rows_in * pages,
+            unit=endpoint.counts.removesuffix("s"),
+            per_row=pages,
+        )
         return ResultStream(
             self, endpoint, rows, chunk_rows=chunk_rows, total=total, spool=spool, raw=raw,
             stop=stop,
         )  # fmt: skip
 
     async def _collect(
-        self, endpoint: Any, items: Any, rows: Any, *, raw: bool, stop: Any
+        self, endpoint: Any, items: Any, rows: Any, *, raw: bool, stop: Any, pages: int = 1
     ) -> pd.DataFrame:
         # In memory, not spooled: see _stream._Spool.
-        stream = self._stream(endpoint, items, rows, raw=raw, stop=stop, spool=False)
+        stream = self._stream(endpoint, items, rows, raw=raw, stop=stop, spool=False, pages=pages)
         stream._quiet()
         try:
             chunks = [chunk async for chunk in stream]

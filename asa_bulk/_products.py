@@ -22,6 +22,7 @@ class ProductEndpoint:
 
     grouped: Final = False
     name: Final = "product"
+    counts: Final = "rows"
 
     def input_rows(
         self,

@@ -27,6 +27,7 @@ class SearchEndpoint:
 
     grouped: Final = True
     name: Final = "search"
+    counts: Final = "pages"  # a query's result cards vary in number; its pages do not
 
     def input_rows(
         self,

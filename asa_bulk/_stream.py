@@ -24,7 +24,7 @@ import pandas as pd
 from ._errors import RunStoppedWarning
 from ._ordered import Body, OrderedRows, PlanRow, Slot
 from ._plan import Plan, ResultIndex
-from ._progress import ProgressBar
+from ._progress import ProgressBar, Total
 from ._records import ResultRecord
 from ._runner import Runner
 from ._summary import build_summary
@@ -38,6 +38,8 @@ class Endpoint(Protocol):
 
     #: Whether an input row may take several slots (a query's pages), which leave together.
     grouped: bool
+    #: What the run summary's counts count: "rows" (a product each) or "pages" (search).
+    counts: str
 
     def compact(self, record: ResultRecord) -> Body | None: ...
 
@@ -59,7 +61,7 @@ class ResultStream:
         *,
         raw: bool,
         chunk_rows: int,
-        total: int | None,
+        total: Total,
         stop: asyncio.Event | None,
         spool: bool = True,
     ) -> None:
@@ -129,7 +131,7 @@ async def _run(
     rows: Iterator[PlanRow],
     raw: bool,
     chunk_rows: int,
-    total: int | None,
+    total: Total,
     stop: asyncio.Event | None,
     spool: bool,
 ) -> AsyncGenerator[pd.DataFrame, None]:
@@ -154,7 +156,7 @@ async def _chunks(
     rows: Iterator[PlanRow],
     raw: bool,
     chunk_rows: int,
-    total: int | None,
+    total: Total,
     stop: asyncio.Event | None,
     index: ResultIndex,
     started_at: datetime,
@@ -239,6 +241,7 @@ async def _chunks(
         started_at=started_at,
         wall_seconds=time.perf_counter() - started,
         base_url=client.settings.base_url,
+        counts=endpoint.counts,
     )
     if outcome.warn:
         outcome.warn_if_stopped(stacklevel=4)  # _chunks, _run, __anext__, the `async for`

@@ -35,14 +35,18 @@ def build_summary(
     stop_message: str | None = None,
     wall_seconds: float,
     base_url: str,
+    counts: str = "rows",
 ) -> dict[str, Any]:
-    counts = status_counts
-    rows = sum(counts.values())
+    """``counts``: what ``rows`` and the status counts count, "rows" (one per product) or
+    "pages" (search: one per page of a query, and one per invalid query)."""
+    by_status = status_counts
+    rows = sum(by_status.values())
     latencies = np.sort(np.frombuffer(counters.latencies_ms, dtype=np.float64)).tolist()
     wall = max(wall_seconds, 1e-9)
     return {
+        "counts": counts,
         "rows": rows,
-        "status_counts": {status: counts.get(status, 0) for status in STATUSES},
+        "status_counts": {status: by_status.get(status, 0) for status in STATUSES},
         "unique_requests": unique_requests,
         "duplicates": duplicates,
         "from_checkpoint": from_checkpoint,
@@ -67,12 +71,13 @@ def build_summary(
 def format_summary(summary: dict[str, Any]) -> str:
     """A few human lines for a terminal or a notebook."""
     counts = summary["status_counts"]
+    unit = summary.get("counts", "rows")
     lines = [
-        "rows: {rows}  ".format(**summary)
+        f"{unit}: {summary['rows']}  "
         + "  ".join(f"{status}: {counts[status]}" for status in STATUSES),
         "requests sent: {requests_sent}  billed: {billed_requests} ({credits} credits)  "
         "retries: {retries}  throttled: {throttled}".format(**summary),
-        "wall: {wall_seconds:.1f} s  {rows_per_second:.1f} rows/s  ".format(**summary)
+        f"wall: {summary['wall_seconds']:.1f} s  {summary['rows_per_second']:.1f} {unit}/s  "
         + _latency_text(summary["latency_ms"]),
     ]
     for key in summary["keys"]:

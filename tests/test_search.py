@@ -25,10 +25,10 @@ SEARCH_URL = re.compile(r"^https://api\.test/api/v1/amazon/search\b.*")
 
 
 def client(sandbox: Sandbox, **options: Any) -> asa_bulk.Client:
+    options = {"progress": False, **options}
     return asa_bulk.Client(
-        keys=sandbox.test_keys(2), base_url=sandbox.base_url, progress=False, env_file=None,
-        **options,
-    )  # fmt: skip
+        keys=sandbox.test_keys(2), base_url=sandbox.base_url, env_file=None, **options
+    )
 
 
 async def test_pages_are_ranked_from_the_cards_seen_and_every_query_has_rows(
@@ -203,3 +203,17 @@ def test_search_sync_runs_the_whole_call(asa_sandbox: Sandbox) -> None:
     assert list(df.index.unique()) == [0, 1]
     assert df.attrs["run"]["status_counts"]["ok"] == 4
     assert asa_sandbox.stats.credits_used == 20
+
+
+async def test_the_progress_bar_counts_pages_to_a_total_that_leaves_out_invalid_queries(
+    asa_sandbox: Sandbox, capsys: Any
+) -> None:
+    """Three queries of three pages, one empty: the bar ends at 7/7 pages, not 7/9."""
+    async with client(asa_sandbox, progress=True) as opened:
+        df = await opened.search(["desk lamp", "", "usb c cable"], pages=3)
+    assert df.attrs["run"]["counts"] == "pages"
+    assert df.attrs["run"]["rows"] == 7
+    bar = [line for line in capsys.readouterr().err.replace("\r", "\n").splitlines() if line]
+    assert "0/9" in bar[0], bar
+    assert "7/7" in bar[-1], bar
+    assert "page/s" in bar[-1], bar
