@@ -20,8 +20,8 @@ from asa_bulk._options import DEFAULTS, OPTIONS, SETTINGS
 from asa_bulk._policy import RetryPolicy
 from asa_bulk._settings import AuthMode, Settings, resolve_settings
 from asa_bulk._values import parse_text
+from asa_bulk.cli._command import _engine_options
 from asa_bulk.cli._parser import build_parser
-from asa_bulk.cli._products import _engine_options
 from tests.support.options import assert_signature_covers_options, signature_problems
 
 #: Flags of ``asa-bulk products`` that are the command's own, not library options.

@@ -1,8 +1,9 @@
-"""The ``asa-bulk`` command: ``products`` (files in, tables out), ``sandbox``, ``demo``.
+"""The ``asa-bulk`` command: ``products`` and ``search`` (files in, tables out), ``sandbox``,
+``demo``.
 
 ``main(argv)`` parses and runs a command and returns its exit code; ``run(args)`` is the
-importable coroutine behind ``products``. Data goes to stdout or files; logs, the progress bar
-and the run report go to stderr.
+importable coroutine behind ``products`` and ``search``. Data goes to stdout or files; logs,
+the progress bar and the run report go to stderr.
 """
 
 from __future__ import annotations
@@ -53,10 +54,12 @@ def _logging_to_stderr(verbose: int, quiet: bool) -> Iterator[None]:
 
 
 async def run(args: argparse.Namespace) -> int:
-    """Run the ``products`` command described by parsed ``args``; returns the exit code."""
-    from ._products import run_products
+    """Run the ``products`` or ``search`` command described by parsed ``args``; returns the
+    exit code."""
+    from ._command import run_command
+    from ._kinds import KINDS
 
-    return await run_products(args)
+    return await run_command(args, KINDS[args.command])
 
 
 def _run_lazy(name: str, argv: list[str]) -> int:

@@ -3,21 +3,47 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from asa_bulk._checkpoint import SqliteCheckpoint
 from asa_bulk._errors import ConfigError
 from asa_bulk._inputs import iter_input_rows
 from asa_bulk._keys import ApiKey
-from asa_bulk._records import CREDITS_PER_REQUEST, ProductRequest
+from asa_bulk._records import CREDITS_PER_REQUEST, Request
 from asa_bulk._settings import Settings
 
 from ._readers import InputTable
 
 SHOWN_INVALID: Final = 20
+
+
+class InputRow(Protocol):
+    """A row the engine would send (or refuse): a product's, or one page of a query."""
+
+    @property
+    def index(self) -> int: ...
+    @property
+    def request(self) -> Request | None: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def message(self) -> str | None: ...
+
+
+#: The engine's input rows of a table's frame, under the run's settings.
+RowsOf = Callable[[Any, Settings], Iterable[InputRow]]
+
+
+def product_rows(frame: Any, settings: Settings) -> Iterable[InputRow]:
+    return iter_input_rows(
+        frame, domain=settings.domain, language=settings.language, country=settings.country
+    )
+
+
 _ROW_PREFIX: Final = re.compile(r"^row \d+: ")
 
 
@@ -26,6 +52,8 @@ class DryRun:
     """The figures ``--dry-run`` prints (and writes with ``--report``)."""
 
     source: str
+    unit: str = "product"  # what a request buys: a product, or a page of results
+    item_label: str = "items"
     items: int = 0
     unique_requests: int = 0
     duplicates: int = 0
@@ -60,7 +88,7 @@ class DryRun:
     def render(self) -> str:
         lines = [
             f"input: {self.source}",
-            f"items: {self.items}",
+            f"{self.item_label}: {self.items}",
             f"unique requests: {self.unique_requests}",
             f"duplicates: {self.duplicates} (requested once, result copied)",
             f"invalid rows: {len(self.invalid)} (never sent)",
@@ -73,7 +101,7 @@ class DryRun:
             lines.append(f"already done in the checkpoint: {self.already_done} (not sent again)")
         lines.append(f"requests to send: {self.to_send}")
         cost = f"worst-case cost: {self.worst_case_credits} credits"
-        cost += f" ({CREDITS_PER_REQUEST} per successful product; failures are free)"
+        cost += f" ({CREDITS_PER_REQUEST} per successful {self.unit}; failures are free)"
         lines.append(cost)
         if self.max_credits is not None and self.max_credits < self.worst_case_credits:
             most = self.max_credits // CREDITS_PER_REQUEST
@@ -102,28 +130,32 @@ def dry_run(
     settings: Settings,
     keys: Sequence[ApiKey] | ConfigError,
     checkpoint: str | None,
+    rows_of: RowsOf = product_rows,
+    unit: str = "product",
+    item_label: str = "items",
 ) -> DryRun:
     """Validate every row and the keys' format and count what a real run would send.
 
     ``keys`` is what resolving them gave: the keys, or the error a real run would stop with.
+    ``rows_of`` gives the engine's rows of the table: one per product, or one per page of a
+    query (``unit`` and ``item_label`` name them); an input row is a duplicate when every
+    request it needs is already counted.
     """
-    result = DryRun(source=table.source, max_credits=settings.max_credits)
-    requests: set[ProductRequest] = set()
-    rows = iter_input_rows(
-        table.frame,
-        domain=settings.domain,
-        language=settings.language,
-        country=settings.country,
+    result = DryRun(
+        source=table.source, unit=unit, item_label=item_label, max_credits=settings.max_credits
     )
-    for row in rows:
+    requests: set[Request] = set()
+    for index, group in _input_rows(rows_of(table.frame, settings)):
         result.items += 1
-        if row.request is None:
-            message = _ROW_PREFIX.sub("", row.message or "")
-            result.invalid.append((table.where(row.index), row.error or "invalid", message))
-        elif row.request in requests:
+        first = group[0]
+        if first.request is None:
+            message = _ROW_PREFIX.sub("", first.message or "")
+            result.invalid.append((table.where(index), first.error or "invalid", message))
+            continue
+        needed = {row.request for row in group if row.request is not None}
+        if needed <= requests:
             result.duplicates += 1
-        else:
-            requests.add(row.request)
+        requests |= needed
     done = _done_idents(checkpoint)
     result.unique_requests = len(requests)
     result.already_done = sum(1 for request in requests if request.ident in done)
@@ -134,3 +166,9 @@ def dry_run(
     else:
         result.key_ids = [key.key_id for key in keys]
     return result
+
+
+def _input_rows(rows: Iterable[InputRow]) -> Iterator[tuple[int, list[InputRow]]]:
+    """The engine's rows grouped by input row (a query's pages are consecutive)."""
+    for index, group in groupby(rows, key=lambda row: row.index):
+        yield index, list(group)

@@ -1,4 +1,4 @@
-"""The argument parser: ``asa-bulk products|sandbox|demo``.
+"""The argument parser: ``asa-bulk products|search|sandbox|demo``.
 
 The flags of the library's options come from their declarations in ``_options`` (spelling,
 metavar, help, variable, default); only the command's own flags (input, output, snapshot,
@@ -17,6 +17,7 @@ from typing import Final
 
 from asa_bulk._option import Flag, Option
 from asa_bulk._options import OPTIONS
+from asa_bulk._records import SEARCH_SORTS
 from asa_bulk._version import __version__
 
 INPUT_FORMATS: Final = ("txt", "csv", "tsv", "jsonl", "parquet")
@@ -90,18 +91,32 @@ def _add_option_flag(group: argparse._ArgumentGroup, option: Option, flag: Flag)
         )
 
 
-def _add_products(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+#: Options of products only: search has no language/country parameter and no raw column.
+_PRODUCT_ONLY: Final = frozenset({"language", "country", "raw"})
+
+
+def _add_table_command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    *,
+    help_text: str,
+    description: str,
+    items: str,
+    plural: str,
+    column: str,
+) -> argparse.ArgumentParser:
+    """A files-in, table-out command (products, search): its input, output and run flags."""
     p = sub.add_parser(
-        "products",
-        help="look up products for a file of ASINs/URLs and write a table",
-        description="Look up one product per input row and write one output row per input row.",
+        name,
+        help=help_text,
+        description=textwrap.fill(description, 96),
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "input",
         metavar="INPUT",
-        help="a .txt (one ASIN or URL a line), .csv, .tsv, .jsonl or .parquet file, "
+        help=f"a .txt (one {items} a line), .csv, .tsv, .jsonl or .parquet file, "
         "or - for stdin (.gz accepted for text formats)",
     )
     p.add_argument(
@@ -116,7 +131,7 @@ def _add_products(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--column",
         metavar="NAME",
         default=None,
-        help="the column holding ASINs/URLs in csv/tsv/jsonl/parquet input (default: asin)",
+        help=f"the column holding {plural} in csv/tsv/jsonl/parquet input (default: {column})",
     )
     io.add_argument(
         "--input-format",
@@ -132,15 +147,15 @@ def _add_products(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "run": p.add_argument_group("run"),
     }
     for option in OPTIONS.values():
-        if option.cli is not None:
+        if option.cli is not None and (name == "products" or option.name not in _PRODUCT_ONLY):
             _add_option_flag(groups[option.cli.group], option, option.cli)
     run = groups["run"]
     run.add_argument(
         "--snapshot-dir",
         metavar="DIR",
         default=None,
-        help="also write DIR/date=YYYY-MM-DD/part-0.parquet (one row per ASIN and marketplace "
-        "per day; a second pull the same day replaces that day's rows)",
+        help="also write DIR/date=YYYY-MM-DD/part-0.parquet (one day's rows; a second pull "
+        "the same day replaces the rows of what it fetched again)",
     )
     run.add_argument(
         "--snapshot-date",
@@ -159,7 +174,55 @@ def _add_products(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "-v", "--verbose", action="count", default=0, help="more log lines (-vv: debug)"
     )
     run.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
-    p.set_defaults(command="products")
+    p.set_defaults(command=name)
+    return p
+
+
+def _add_products(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    _add_table_command(
+        sub,
+        "products",
+        help_text="look up products for a file of ASINs/URLs and write a table",
+        description="Look up one product per input row and write one output row per input row.",
+        items="ASIN or URL",
+        plural="ASINs/URLs",
+        column="asin",
+    )
+
+
+def _add_search(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = _add_table_command(
+        sub,
+        "search",
+        help_text="search a file of keywords and write one row per result",
+        description="Search each input query and write one output row per result card (a query "
+        "with no results, or one that failed, is one row; none is ever missing). Each page is "
+        "one request of 5 credits.",
+        items="query",
+        plural="queries",
+        column="query",
+    )
+    pages = p.add_argument_group("search")
+    pages.add_argument(
+        "--pages",
+        metavar="N",
+        default="1",
+        help="result pages per query, from --start-page (1 to 10; default 1); each page is "
+        "one request (5 credits)",
+    )
+    pages.add_argument(
+        "--start-page",
+        metavar="N",
+        default="1",
+        help="the first result page to fetch (default 1)",
+    )
+    pages.add_argument(
+        "--sort-by",
+        choices=SEARCH_SORTS,
+        default="best_match",
+        help="result order, unless a row's sort_by column says otherwise (default best_match)",
+    )
+    p.set_defaults(raw=False)
 
 
 #: Subcommands whose options live in another module, imported only when the command runs:
@@ -184,7 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The top-level parser (``asa-bulk --help`` imports nothing heavy)."""
     parser = argparse.ArgumentParser(
         prog="asa-bulk",
-        description="Bulk Amazon Scraper API product lookups: files in, tables out.",
+        description="Bulk Amazon Scraper API product lookups and keyword searches: files in, "
+        "tables out.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -192,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     _add_products(sub)
+    _add_search(sub)
     for name, (help_text, *_) in LAZY_COMMANDS.items():
         # Listed for --help only: main() hands these commands to their own parser.
         sub.add_parser(name, help=help_text, add_help=False)

@@ -425,8 +425,13 @@ def open_parts(path: str | os.PathLike[str] | None, template: pd.DataFrame | Non
     return OutputParts(sink, target, tmp, columns)
 
 
-def open_output(path: str | os.PathLike[str] | None, *, raw: bool = False) -> OutputParts:
-    """A part writer for the engine's chunks: columns and dtypes of
-    :func:`asa_bulk._frame.column_dtypes` (``raw`` adds the ``raw`` column), fixed up front so
-    an output with no rows still has its header / schema."""
-    return open_parts(path, empty_frame(raw=raw))
+def open_output(
+    path: str | os.PathLike[str] | None,
+    *,
+    raw: bool = False,
+    template: pd.DataFrame | None = None,
+) -> OutputParts:
+    """A part writer for the engine's chunks: columns and dtypes of ``template`` (default: a
+    product frame's, :func:`asa_bulk._frame.column_dtypes`, ``raw`` adding the ``raw`` column),
+    fixed up front so an output with no rows still has its header / schema."""
+    return open_parts(path, empty_frame(raw=raw) if template is None else template)

@@ -1,8 +1,11 @@
-"""Input files to one table: ``asin`` plus the optional ``domain``/``language``/``country``.
+"""Input files to one table: the item column plus its optional per-row columns.
 
-Formats: ``.txt`` (one ASIN or URL a line, unquoted if quoted; blank lines, ``#`` comments and
-an ``asin`` header line are skipped), ``.csv``/``.tsv`` (a header row; cells split by ``,``,
-``;`` or tabs, whichever splits out the item column; UTF-8 with or without BOM, ``\\n``,
+Products (:data:`PRODUCT_INPUT`): ``asin`` (ASINs or URLs) plus ``domain``/``language``/
+``country``; search (:data:`QUERY_INPUT`): ``query`` plus ``domain``/``sort_by``.
+
+Formats: ``.txt`` (one item a line, unquoted if quoted; blank lines, ``#`` comments and a
+header line naming the item column are skipped), ``.csv``/``.tsv`` (a header row; cells split
+by ``,``, ``;`` or tabs, whichever splits out the item column; UTF-8 with or without BOM, ``\\n``,
 ``\\r\\n`` or ``\\r``), ``.jsonl`` (one object, or one bare string, a line), ``.parquet``; gzip
 (``.gz``, and recognised by its magic bytes, so on stdin too); ``-`` reads stdin with the same
 code and guesses the format from its first bytes and line. The input is read in one
@@ -38,8 +41,6 @@ from asa_bulk._errors import InputError
 if TYPE_CHECKING:
     _Stream: TypeAlias = io.BufferedReader[Any] | gzip.GzipFile  # both can peek
 
-#: Per-row marketplace columns honoured in table inputs (matched case-insensitively).
-ROW_COLUMNS: Final = ("domain", "language", "country")
 
 _SUFFIXES: Final = {
     ".txt": "txt",
@@ -51,7 +52,7 @@ _SUFFIXES: Final = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
-_LOOKS_LIKE_ITEM: Final = re.compile(r"^[A-Za-z0-9]{10}$|/")
+_LOOKS_LIKE_ASIN: Final = re.compile(r"^[A-Za-z0-9]{10}$|/")
 _SEPARATORS: Final = (",", ";", "\t")
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _PARQUET_MAGIC: Final = b"PAR1"
@@ -62,6 +63,42 @@ _PACK_ROWS: Final = 65_536
 
 
 @dataclass(frozen=True)
+class InputShape:
+    """What a command reads: its item column and the per-row columns it honours (both matched
+    case-insensitively)."""
+
+    item: str  # the item column's name in the table, and the default of --column
+    row_columns: tuple[str, ...]
+    #: A one-column table whose first cell matches has no header (bare ASINs, say); None: a
+    #: table always has one (a query cannot be told from a column name).
+    bare_item: re.Pattern[str] | None = None
+
+
+PRODUCT_INPUT: Final = InputShape("asin", ("domain", "language", "country"), _LOOKS_LIKE_ASIN)
+QUERY_INPUT: Final = InputShape("query", ("domain", "sort_by"))
+
+#: Per-row marketplace columns honoured in product inputs.
+ROW_COLUMNS: Final = PRODUCT_INPUT.row_columns
+
+
+@dataclass(frozen=True)
+class _Want:
+    """The columns to pick: ``--column`` (None: the shape's item column) and the row columns."""
+
+    shape: InputShape
+    column: str | None = None
+
+    @property
+    def item(self) -> str:
+        return self.column or self.shape.item
+
+    def among(self, names: Iterable[str]) -> list[str]:
+        """The ``names`` that may be picked as the item column or a per-row column."""
+        wanted = [w.strip().lower() for w in (self.item, *self.shape.row_columns)]
+        return [name for name in names if name.strip().lower() in wanted]
+
+
+@dataclass(frozen=True)
 class InputTable:
     """What was read: the items and, per item, where it came from (for messages).
 
@@ -69,7 +106,7 @@ class InputTable:
     (Python ``str`` objects without pyarrow), line numbers one int64 array.
     """
 
-    frame: pd.DataFrame  # columns: asin, then any of domain/language/country; 0..n-1 index
+    frame: pd.DataFrame  # the shape's item column, then any of its row columns; 0..n-1 index
     source: str  # the path, or "stdin"
     format: str
     lines: npt.NDArray[np.int64] | None  # 1-based file line of each item (None: parquet)
@@ -189,12 +226,6 @@ class _FrameColumn:
         return self.series.astype(object).to_numpy()
 
 
-def _wanted(names: Iterable[str], column: str | None) -> list[str]:
-    """The ``names`` that may be picked as the item column or a per-row column."""
-    wanted = [w.strip().lower() for w in (column or "asin", *ROW_COLUMNS)]
-    return [name for name in names if name.strip().lower() in wanted]
-
-
 @dataclass(frozen=True)
 class _Read:
     """What a reader kept: the columns a frame of the whole file would have (``names``), the
@@ -209,18 +240,18 @@ class _Read:
     def __len__(self) -> int:
         return len(self.lines) if self.lines is not None else self.rows
 
-    def table(self, column: str | None, source: str) -> pd.DataFrame:
-        """Keep the item column (renamed ``asin``) and the per-row marketplace columns."""
-        wanted = column or "asin"
+    def table(self, want: _Want, source: str) -> pd.DataFrame:
+        """Keep the item column (renamed as the shape names it) and the per-row columns."""
+        wanted = want.item
         found = _pick(self.names, wanted)
         if found is None:
-            hint = "" if column else " (name it with --column)"
+            hint = "" if want.column else " (name it with --column)"
             raise InputError(
                 f"no column {wanted!r} in {source}{hint}; its columns are: "
                 + (", ".join(repr(name) for name in self.names) or "none")
             )
-        out: pd.DataFrame = pd.DataFrame({"asin": self.columns[found].values()})
-        for extra in ROW_COLUMNS:
+        out: pd.DataFrame = pd.DataFrame({want.shape.item: self.columns[found].values()})
+        for extra in want.shape.row_columns:
             match = _pick(self.names, extra)
             if match is not None and match != found:
                 out[extra] = self.columns[match].values()
@@ -268,7 +299,7 @@ def _separator(header: str, wanted: str, preferred: str) -> str | None:
     return None
 
 
-def sniff_format(text: str, column: str | None) -> str:
+def sniff_format(text: str, column: str | None, shape: InputShape = PRODUCT_INPUT) -> str:
     """Guess stdin's format from its first non-blank line (``text`` may be just that line).
 
     A header holding the item column between ``,``, ``;`` or tabs, or alone (a one-column
@@ -278,7 +309,7 @@ def sniff_format(text: str, column: str | None) -> str:
     ``"`` starts jsonl; anything else is txt.
     """
     first = next((line.strip() for line in io.StringIO(text) if line.strip()), "")
-    wanted = (column or "asin").strip().lower()
+    wanted = _Want(shape, column).item.strip().lower()
     sep = _separator(first, wanted, ",")
     if sep is not None:
         return "tsv" if sep == "\t" else "csv"
@@ -345,7 +376,7 @@ def _first_line(lines: Iterator[str]) -> tuple[str, Iterator[str]]:
     return "", iter(seen)
 
 
-def _read_txt(text: Iterable[str]) -> _Read:
+def _read_txt(text: Iterable[str], name: str) -> _Read:
     items = _Column()
     lines = array("q")
     for number, line in enumerate(text, start=1):
@@ -355,17 +386,17 @@ def _read_txt(text: Iterable[str]) -> _Read:
         item = _unquote(item).strip()  # a one-column csv on stdin reads as txt: "" is no item
         if not item:
             continue
-        if not lines and item.lower() == "asin":  # a header line, as spreadsheets export
+        if not lines and item.lower() == name:  # a header line, as spreadsheets export
             continue
         items.add(item)
         lines.append(number)
-    return _Read("txt", lines, ["asin"], {"asin": items})
+    return _Read("txt", lines, [name], {name: items})
 
 
-def _read_delimited(text: Iterator[str], fmt: str, column: str | None, source: str) -> _Read:
+def _read_delimited(text: Iterator[str], fmt: str, want: _Want, source: str) -> _Read:
     header_line, text = _first_line(text)
     default = "\t" if fmt == "tsv" else ","
-    sep = _separator(header_line, (column or "asin").strip().lower(), default) or default
+    sep = _separator(header_line, want.item.strip().lower(), default) or default
     reader = csv.reader(text, dialect="excel-tab" if fmt == "tsv" else "excel", delimiter=sep)
     lines = array("q")
     try:
@@ -373,15 +404,15 @@ def _read_delimited(text: Iterator[str], fmt: str, column: str | None, source: s
         if header is None:
             return _Read(fmt, lines, [], {})
         names = [cell.strip() for cell in header]
-        headerless = column is None and _headerless(names)
+        headerless = want.column is None and _headerless(names, want.shape)
         # The cells a row gives each wanted name: like dict(zip(names, row)), a short row has
         # none past its end (NA) and a repeated name takes its last cell.
         picked = {
             name: [i for i in reversed(range(len(names))) if names[i] == name]
-            for name in ([names[0]] if headerless else _wanted(names, column))
+            for name in ([names[0]] if headerless else want.among(names))
         }
         columns = {name: _Column() for name in picked}
-        if headerless:  # a single column of bare ASINs: the "header" is the first item
+        if headerless:  # a single column of bare items: the "header" is the first item
             columns[names[0]].add(names[0])
             lines.append(1)
         width = 0  # the longest row: a name past it is not a column at all
@@ -405,18 +436,19 @@ def _read_delimited(text: Iterator[str], fmt: str, column: str | None, source: s
             f"{source} is malformed {fmt} near line {reader.line_num}: {exc}"
         ) from None
     if headerless:
-        return _Read(fmt, lines, ["asin"], {"asin": columns[names[0]]})
+        item = want.shape.item
+        return _Read(fmt, lines, [item], {item: columns[names[0]]})
     present = [name for name in dict.fromkeys(names) if names.index(name) < width]
     return _Read(fmt, lines, present, columns)
 
 
-def _headerless(names: list[str]) -> bool:
-    if len(names) != 1 or names[0].lower() == "asin":
+def _headerless(names: list[str], shape: InputShape) -> bool:
+    if shape.bare_item is None or len(names) != 1 or names[0].lower() == shape.item:
         return False
-    return bool(_LOOKS_LIKE_ITEM.search(names[0]))
+    return bool(shape.bare_item.search(names[0]))
 
 
-def _read_jsonl(text: Iterable[str], source: str, column: str | None) -> _Read:
+def _read_jsonl(text: Iterable[str], source: str, want: _Want) -> _Read:
     keys: dict[str, None] = {}  # every key seen, in order: the columns a frame would have
     columns: dict[str, _Column] = {}
     lines = array("q")
@@ -431,11 +463,11 @@ def _read_jsonl(text: Iterable[str], source: str, column: str | None) -> _Read:
             raise InputError(f"{source} line {number} is not usable JSON: {exc}") from None
         except RecursionError:
             raise InputError(f"{source} line {number} is not JSON: nested too deeply") from None
-        row = value if isinstance(value, dict) else {"asin": value}
+        row = value if isinstance(value, dict) else {want.shape.item: value}
         for key in row:
             if key not in keys:
                 keys[key] = None
-                if _wanted([key], column):
+                if want.among([key]):
                     columns[key] = _Column(missing=len(lines))
         for key, cells in columns.items():
             cells.add(row.get(key, _MISSING))
@@ -445,7 +477,7 @@ def _read_jsonl(text: Iterable[str], source: str, column: str | None) -> _Read:
     return _Read("jsonl", lines, list(keys), columns)
 
 
-def _read_parquet(data: io.BufferedIOBase, source: str, column: str | None) -> _Read:
+def _read_parquet(data: io.BufferedIOBase, source: str, want: _Want) -> _Read:
     try:
         import pyarrow  # noqa: F401  (only to give a clear error when it is missing)
     except ImportError:
@@ -458,7 +490,7 @@ def _read_parquet(data: io.BufferedIOBase, source: str, column: str | None) -> _
         raise InputError(f"{source} is not a readable parquet file: {exc}") from None
     names = [str(name) for name in frame.columns]
     frame = frame.set_axis(names, axis=1).reset_index(drop=True)
-    columns = {name: _FrameColumn(frame[name]) for name in _wanted(names, column)}
+    columns = {name: _FrameColumn(frame[name]) for name in want.among(names)}
     return _Read("parquet", None, names, columns, rows=len(frame))
 
 
@@ -475,6 +507,7 @@ def read_input(
     column: str | None = None,
     input_format: str | None = None,
     stdin: BinaryIO | None = None,
+    shape: InputShape = PRODUCT_INPUT,
 ) -> InputTable:
     """Read ``path`` (or stdin for ``-``) into an :class:`InputTable`, in one streaming pass.
 
@@ -482,12 +515,14 @@ def read_input(
     by their magic bytes, text by its first line) unless ``input_format`` names it.
     Raises :class:`InputError` for a missing/unreadable/corrupt/empty file, an unknown column
     or a malformed file; never for a bad item (those are judged later, row by row).
+    ``shape``: which column holds the items, and which per-row columns are kept.
     """
+    want = _Want(shape, column)
     source = "stdin" if path == "-" else path
     fmt = None if path == "-" and input_format is None else detect_format(path, input_format)
     with _open_input(path, stdin) as (stream, compressed):
         try:
-            read = _read(stream, fmt, column, source, seekable=not compressed)
+            read = _read(stream, fmt, want, source, seekable=not compressed)
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
             raise InputError(
                 f"input {source} is not valid gzip (damaged or cut short): {exc}"
@@ -496,14 +531,14 @@ def read_input(
             raise InputError(f"cannot read input {source}: {exc.strerror or exc}") from None
     if len(read) == 0:
         raise InputError(f"input {source} is empty: no items to look up")
-    table = read.table(column, source)
+    table = read.table(want, source)
     return InputTable(frame=table, source=source, format=read.format, lines=read.line_numbers())
 
 
 def _read(
     stream: _Stream,
     fmt: str | None,
-    column: str | None,
+    want: _Want,
     source: str,
     *,
     seekable: bool,
@@ -513,19 +548,19 @@ def _read(
     if fmt == "parquet":
         # pyarrow seeks to the footer: a plain file as it is, anything else from memory.
         data = stream if seekable and stream.seekable() else io.BytesIO(stream.read())
-        return _read_parquet(data, source, column)
+        return _read_parquet(data, source, want)
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
     try:
         lines = _checked_lines(text, source)  # \n, \r\n or \r, kept for csv; BOM dropped
         if fmt is None:
             first, lines = _first_line(lines)
-            fmt = sniff_format(first, column)
+            fmt = sniff_format(first, want.column, want.shape)
         if fmt == "txt":
-            if column is not None:
+            if want.column is not None:
                 raise InputError("--column applies to csv, tsv, jsonl and parquet input, not txt")
-            return _read_txt(lines)
+            return _read_txt(lines, want.shape.item)
         if fmt == "jsonl":
-            return _read_jsonl(lines, source, column)
-        return _read_delimited(lines, fmt, column, source)
+            return _read_jsonl(lines, source, want)
+        return _read_delimited(lines, fmt, want, source)
     finally:
         text.detach()  # leave the stream to its owner (stdin is never closed)

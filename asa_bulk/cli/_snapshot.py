@@ -10,6 +10,13 @@ the old one atomically (hidden temporary file, then rename), under a lock file s
 writing the same day do not lose each other's rows. Object columns are stored as JSON text
 (see ``_parts``). Rows without an ASIN (junk input) cannot be keyed and are left out.
 
+Search snapshots (:data:`SEARCH_KEY`) hold one row per result card, and a query's rows are
+replaced together: per (``query``, ``domain``, ``sort_by``) the day keeps the newest pull whose
+rows for it are all final (``ok``/``invalid``), else the newest pull, never a mix of two
+pulls' pages (its positions are counted across its pages, so they belong together). A
+duplicated query of one pull is kept once, where it first came. Rows without a query are left
+out.
+
 A run feeds its rows as they arrive (:func:`open_snapshot`): they are spooled to a hidden
 parquet file in the day's folder (skipped by dataset readers), and the merge happens once, at
 :meth:`SnapshotParts.finish`. That merge still loads the day's earlier rows and this run's rows
@@ -31,6 +38,7 @@ from typing import Final
 
 import pandas as pd
 
+from asa_bulk._errors import ConfigError
 from asa_bulk._frame import empty_frame
 from asa_bulk._records import DONE_STATUSES
 
@@ -41,10 +49,27 @@ log = logging.getLogger("asa_bulk.cli")
 
 PART_NAME: Final = "part-0.parquet"
 PARTITION: Final = "date"
-_KEY_BASE: Final = ("asin", "domain")
-_KEY_OPTIONAL: Final = ("language", "country")
 _RANK: Final = "__asa_rank"
 _SEQ: Final = "__asa_seq"
+_UNIT: Final = "__asa_unit"  # rows replaced together: one query of one pull (search)
+_SCORE: Final = "__asa_score"
+
+
+@dataclass(frozen=True)
+class SnapshotKey:
+    """What makes a row of a day unique, and what is replaced together."""
+
+    columns: tuple[str, ...]  # always present; the first one must be set for a row to be kept
+    optional: tuple[str, ...] = ()  # part of the key when the frame has them
+    #: Rows of one input row (one query: its cards) are replaced together; else row by row.
+    whole_input_rows: bool = False
+
+    def of(self, frame: pd.DataFrame) -> list[str]:
+        return [*self.columns, *(name for name in self.optional if name in frame.columns)]
+
+
+PRODUCT_KEY: Final = SnapshotKey(("asin", "domain"), ("language", "country"))
+SEARCH_KEY: Final = SnapshotKey(("query", "domain", "sort_by"), whole_input_rows=True)
 
 
 @dataclass(frozen=True)
@@ -73,10 +98,6 @@ def _day_lock(folder: Path) -> Iterator[None]:
         yield
 
 
-def _key_columns(frame: pd.DataFrame) -> list[str]:
-    return [*_KEY_BASE, *(name for name in _KEY_OPTIONAL if name in frame.columns)]
-
-
 def _ranked(frame: pd.DataFrame, start: int) -> pd.DataFrame:
     out = flatten_for_files(frame)
     out[_RANK] = frame["status"].isin(sorted(DONE_STATUSES)).to_numpy().astype(int)
@@ -93,9 +114,15 @@ class SnapshotParts:
     """
 
     def __init__(
-        self, directory: str | Path, *, day: date, template: pd.DataFrame | None = None
+        self,
+        directory: str | Path,
+        *,
+        day: date,
+        template: pd.DataFrame | None = None,
+        key: SnapshotKey = PRODUCT_KEY,
     ) -> None:
         require_pyarrow("--snapshot-dir")
+        self._key = key
         self._folder = partition_dir(directory, day)
         self._folder.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=self._folder, prefix=".run-", suffix=".parquet")
@@ -103,14 +130,20 @@ class SnapshotParts:
         self._spool_path = Path(name)  # hidden: pyarrow datasets and our glob skip it
         if template is not None:
             template = template.drop(columns=[PARTITION], errors="ignore")
+            if key.whole_input_rows:
+                template = template.assign(**{_UNIT: pd.Series(dtype="int64")})
         self._spool: OutputParts = open_parts(self._spool_path, template)
         self._started = template is not None
         self.unkeyed = 0  #: rows left out so far because they have no ASIN
 
     def write(self, chunk: pd.DataFrame) -> None:
-        """Spool ``chunk``'s keyed rows (its ``date`` column, if any, is the partition's)."""
+        """Spool ``chunk``'s keyed rows (its ``date`` column, if any, is the partition's; its
+        index, for a whole-input-rows key, tells input rows apart)."""
         fresh = chunk.drop(columns=[PARTITION], errors="ignore")
-        keyed = fresh["asin"].notna() & (fresh["asin"].astype("string").str.len() > 0)
+        if self._key.whole_input_rows:
+            fresh = fresh.assign(**{_UNIT: chunk.index.to_numpy(dtype="int64") + 1})
+        first = fresh[self._key.columns[0]]
+        keyed = first.notna() & (first.astype("string").str.len() > 0)
         keyed_rows = keyed.to_numpy(dtype=bool, na_value=False)
         self.unkeyed += int((~keyed_rows).sum())
         self._spool.write(fresh[keyed_rows])
@@ -121,11 +154,12 @@ class SnapshotParts:
         try:
             self._spool.commit()
             fresh = pd.read_parquet(self._spool_path) if self._started else None
-            result = _merge(self._folder, fresh, self.unkeyed)
+            result = _merge(self._folder, fresh, self.unkeyed, self._key)
         finally:
             self._spool_path.unlink(missing_ok=True)
         if self.unkeyed:
-            log.info("snapshot: %d row(s) without an ASIN left out", self.unkeyed)
+            what = self._key.columns[0]
+            log.info("snapshot: %d row(s) without %s left out", self.unkeyed, what)
         return result
 
     def abort(self) -> None:
@@ -145,35 +179,95 @@ class SnapshotParts:
         self.abort()  # after finish() there is nothing left to remove
 
 
-def open_snapshot(directory: str | Path, *, day: date, raw: bool = False) -> SnapshotParts:
-    """A :class:`SnapshotParts` for the engine's chunks (columns of ``column_dtypes(raw=raw)``)."""
-    return SnapshotParts(directory, day=day, template=empty_frame(raw=raw))
+def open_snapshot(
+    directory: str | Path,
+    *,
+    day: date,
+    raw: bool = False,
+    template: pd.DataFrame | None = None,
+    key: SnapshotKey = PRODUCT_KEY,
+) -> SnapshotParts:
+    """A :class:`SnapshotParts` for the engine's chunks: product rows (the columns of
+    ``column_dtypes(raw=raw)``) unless ``template`` and ``key`` say otherwise."""
+    if template is None:
+        template = empty_frame(raw=raw)
+    return SnapshotParts(directory, day=day, template=template, key=key)
 
 
-def write_snapshot(frame: pd.DataFrame, directory: str | Path, *, day: date) -> SnapshotResult:
+def write_snapshot(
+    frame: pd.DataFrame, directory: str | Path, *, day: date, key: SnapshotKey = PRODUCT_KEY
+) -> SnapshotResult:
     """Merge ``frame`` into ``directory``'s partition for ``day`` (see the module docstring)."""
-    with SnapshotParts(directory, day=day) as snapshot:
+    with SnapshotParts(directory, day=day, key=key) as snapshot:
         snapshot.write(frame)
         return snapshot.finish()
 
 
-def _merge(folder: Path, fresh: pd.DataFrame | None, unkeyed: int) -> SnapshotResult:
+def check_snapshot_dir(directory: str | Path, key: SnapshotKey) -> None:
+    """A :class:`ConfigError` when ``directory`` already holds another command's snapshots
+    (a search pull merged into product days, say), before anything is sent."""
+    days = sorted(Path(directory).glob(f"{PARTITION}=*/{PART_NAME}"))
+    if not days:
+        return
+    import pyarrow.parquet as pq
+
+    try:
+        names = set(pq.read_schema(days[-1]).names)
+    except Exception:  # unreadable: the merge reports it, naming the file
+        return
+    missing = [name for name in key.columns if name not in names]
+    if missing:
+        raise ConfigError(
+            f"--snapshot-dir {directory} holds other snapshots: {days[-1]} has no "
+            f"{', '.join(missing)} column; give this command its own directory"
+        )
+
+
+def _first_occurrences(frame: pd.DataFrame, key: SnapshotKey) -> pd.DataFrame:
+    """A query given twice in one pull (a duplicate input row) is kept once, where it first
+    came, so that the day's file keeps the input's order."""
+    units = frame.groupby(key.of(frame), dropna=False, sort=False)[_UNIT]
+    first: pd.DataFrame = frame[(frame[_UNIT] == units.transform("min")).to_numpy()]
+    return first
+
+
+def _kept_rows(combined: pd.DataFrame, key: SnapshotKey) -> pd.DataFrame:
+    """The rows the day keeps, in the order they arrived. Final statuses outrank
+    failed/skipped; among equals the newest wins (a row, or a whole unit of rows)."""
+    columns = key.of(combined)
+    kept: pd.DataFrame
+    if not key.whole_input_rows:
+        kept = combined.sort_values([_RANK, _SEQ], kind="stable")
+        kept = kept.drop_duplicates(columns, keep="last")
+    else:
+        units = combined.groupby([*columns, _UNIT], dropna=False, sort=False)
+        # One score per unit: all of its rows final first, then its newest row (seqs unique).
+        score = units[_RANK].transform("min") * (len(combined) + 1) + units[_SEQ].transform("max")
+        best = score.groupby([combined[name] for name in columns], dropna=False).transform("max")
+        kept = combined[(score == best).to_numpy()]
+    ordered: pd.DataFrame = kept.sort_values(_SEQ, kind="stable")
+    return ordered
+
+
+def _merge(
+    folder: Path, fresh: pd.DataFrame | None, unkeyed: int, key: SnapshotKey
+) -> SnapshotResult:
     target = folder / PART_NAME
     with _day_lock(folder):
         parts = sorted(folder.glob("part-*.parquet"))
         previous = [pd.read_parquet(part) for part in parts]
         n_old = sum(len(part) for part in previous)
         ranked = [_ranked(pd.concat(previous, ignore_index=True), 0)] if previous else []
+        if ranked and key.whole_input_rows:
+            ranked[0][_UNIT] = 0  # the day's rows so far: one unit per query already
         if fresh is not None:
+            if key.whole_input_rows:
+                fresh = _first_occurrences(fresh, key)
             ranked.append(_ranked(fresh, n_old))
-        combined = pd.concat(ranked, ignore_index=True)
-        # Final statuses outrank failed/skipped; among equals the newest row wins.
-        kept = combined.sort_values([_RANK, _SEQ], kind="stable").drop_duplicates(
-            _key_columns(combined), keep="last"
-        )
-        kept = kept.sort_values(_SEQ, kind="stable")
+        kept = _kept_rows(pd.concat(ranked, ignore_index=True), key)
         kept_old = int((kept[_SEQ] < n_old).sum())
-        merged = flatten_for_files(kept.drop(columns=[_RANK, _SEQ]).reset_index(drop=True))
+        dropped = [_RANK, _SEQ, _UNIT] if key.whole_input_rows else [_RANK, _SEQ]
+        merged = flatten_for_files(kept.drop(columns=dropped).reset_index(drop=True))
         atomic_write(target, lambda tmp: merged.to_parquet(tmp, index=False))
         for part in parts:
             if part != target:

@@ -17,6 +17,10 @@ from typing import Final
 from asa_bulk._errors import ConfigError
 
 BYTES_PER_ROW: Final = {"csv": 3_000, "jsonl": 3_300, "parquet": 600, "checkpoint": 1_300}
+#: The same for one search page (its 16-20 result rows), measured on ``samples/keywords.csv``
+#: with ``--pages 3`` (87 pages): csv 4.5 KB, JSON lines 10.5 KB, parquet 0.75 KB, checkpoint
+#: 2.4 KB.
+BYTES_PER_PAGE: Final = {"csv": 4_500, "jsonl": 10_500, "parquet": 750, "checkpoint": 2_500}
 _MB: Final = 1_000_000
 
 

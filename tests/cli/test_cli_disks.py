@@ -117,7 +117,7 @@ def test_an_internal_error_has_its_own_exit_code(tmp_path: Path) -> None:
     """A bug (here: a sitecustomize that breaks the writer) is exit 70, not 1."""
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "sitecustomize.py").write_text(
-        "import asa_bulk.cli._products as p\n"
+        "import asa_bulk.cli._command as p\n"
         "def broken(*a, **k):\n"
         "    raise TypeError('simulated bug')\n"
         "p.open_output = broken\n"

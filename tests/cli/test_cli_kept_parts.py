@@ -19,7 +19,7 @@ import pytest
 
 from asa_bulk._checkpoint import SqliteCheckpoint
 from asa_bulk._records import ProductRequest
-from asa_bulk.cli import _products, main
+from asa_bulk.cli import _command, main
 from asa_bulk.cli._kept_parts import in_input_order
 from asa_bulk.sandbox import Sandbox, make_test_keys
 
@@ -33,7 +33,7 @@ def run(sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> An
     """``run(*extra_args)``: ``asa-bulk products in.txt -o out.parquet --checkpoint ck.sqlite``
     in process; returns (exit code, the report)."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(_products, "CHUNK_ROWS", 5)
+    monkeypatch.setattr(_command, "CHUNK_ROWS", 5)
     monkeypatch.setenv("ASA_BASE_URL", sandbox.base_url)
     monkeypatch.setenv("ASA_API_KEYS", ",".join(make_test_keys(2)))
     (tmp_path / "in.txt").write_text("\n".join(ASINS) + "\n")
@@ -260,7 +260,7 @@ def test_a_live_run_keeps_no_part_holding_a_sandbox_row(
     live = "asa_live_" + make_test_keys(1, seed=5)[0][len("asa_test_") :]
     test = make_test_keys(1)[0]
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(_products, "CHUNK_ROWS", 5)
+    monkeypatch.setattr(_command, "CHUNK_ROWS", 5)
     (tmp_path / "in.txt").write_text("\n".join(ASINS[:21]) + "\n")
     with serve_in_thread(**sandbox_settings(keys=[live, test])) as sandbox:
         monkeypatch.setenv("ASA_BASE_URL", sandbox.base_url)

@@ -10,7 +10,13 @@ import pandas as pd
 import pytest
 
 from asa_bulk._frame import empty_frame
-from asa_bulk.cli._snapshot import SnapshotResult, open_snapshot, partition_dir, write_snapshot
+from asa_bulk.cli._snapshot import (
+    SEARCH_KEY,
+    SnapshotResult,
+    open_snapshot,
+    partition_dir,
+    write_snapshot,
+)
 
 
 def pull(rows: list[tuple[str | None, str, str, str | None]]) -> pd.DataFrame:
@@ -162,3 +168,60 @@ def test_a_failed_run_leaves_the_day_as_it_was(tmp_path: Path) -> None:
         ".lock",
         "part-0.parquet",
     ]
+
+
+def search_pull(rows: list[tuple[int, str | None, int | None, str | None, str]]) -> pd.DataFrame:
+    """(input position, query, page, asin, status) rows shaped like a search chunk."""
+    frame: pd.DataFrame = pd.DataFrame(
+        {
+            "query": pd.array([r[1] for r in rows], dtype="string"),
+            "domain": pd.array(["com"] * len(rows), dtype="string"),
+            "sort_by": pd.array(["best_match"] * len(rows), dtype="string"),
+            "page": pd.array([r[2] for r in rows], dtype="Int64"),
+            "asin": pd.array([r[3] for r in rows], dtype="string"),
+            "status": pd.array([r[4] for r in rows], dtype="string"),
+        },
+        index=[r[0] for r in rows],
+    )
+    return frame
+
+
+def test_a_search_day_replaces_whole_queries_and_never_with_a_worse_pull(tmp_path: Path) -> None:
+    """Per query the newest pull whose rows are all final wins, with all its rows (never a mix
+    of two pulls' pages); a duplicate query of one pull is kept once; no query, no row."""
+    write_snapshot(
+        search_pull(
+            [
+                (0, "pan", 1, "P1", "ok"),
+                (0, "pan", 2, "P2", "ok"),
+                (1, "lamp", 1, "L1", "ok"),
+                (2, "desk", 1, None, "failed"),
+            ]
+        ),
+        tmp_path,
+        day=DAY,
+        key=SEARCH_KEY,
+    )
+    second = write_snapshot(
+        search_pull(
+            [
+                (0, "pan", 1, "P9", "ok"),  # one page now: replaces both earlier pages
+                (1, "lamp", 1, "L9", "ok"),
+                (1, "lamp", 2, None, "failed"),  # a worse pull: the earlier lamp stays
+                (2, "desk", 1, "D1", "ok"),  # a success replaces the failure
+                (3, "pan", 1, "P9", "ok"),  # the duplicate of position 0
+                (4, None, None, None, "invalid"),  # an empty query: no key
+            ]
+        ),
+        tmp_path,
+        day=DAY,
+        key=SEARCH_KEY,
+    )
+    table = pd.read_parquet(tmp_path)
+    got = [(r.query, r.page, r.asin, r.status) for r in table.itertuples()]
+    assert got == [  # in the order they came: the duplicate pan where it first came
+        ("lamp", 1, "L1", "ok"),
+        ("pan", 1, "P9", "ok"),
+        ("desk", 1, "D1", "ok"),
+    ]
+    assert (second.rows, second.written, second.replaced, second.unkeyed) == (3, 2, 3, 1)

@@ -83,11 +83,13 @@ def finish_cli(proc: subprocess.Popen[bytes], args: Sequence[str]) -> Result:
 
 @dataclass
 class Cli:
-    """Runs ``asa-bulk products ARGS`` in ``cwd`` with the sandbox's URL and keys in the env."""
+    """Runs ``asa-bulk COMMAND ARGS`` (``products`` unless told) in ``cwd`` with the sandbox's
+    URL and keys in the env."""
 
     cwd: Path
     sandbox: Sandbox
     keys: list[str]
+    command: str = "products"
 
     def env(self, **extra: str) -> dict[str, str]:
         return cli_env(
@@ -98,7 +100,7 @@ class Cli:
         self, *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None
     ) -> subprocess.Popen[bytes]:
         env = env if env is not None else self.env()
-        return start_cli(["products", *args], cwd=self.cwd, env=env, stdin=stdin)
+        return start_cli([self.command, *args], cwd=self.cwd, env=env, stdin=stdin)
 
     def run(
         self, *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None
@@ -112,8 +114,10 @@ class Cli:
 
 
 def sandbox_settings(**overrides: Any) -> dict[str, Any]:
-    # Generous per-key limits: tests pin the client's own limits where they matter.
+    # Generous per-key limits: tests pin the client's own limits where they matter. The day
+    # with no drift, so that two runs of a test answer the same even across midnight.
     return {
+        "today": "2026-05-15",
         "fixed_latency": 0.0,
         "concurrency": 200,
         "rps": 1000.0,

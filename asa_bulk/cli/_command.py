@@ -1,4 +1,7 @@
-"""``asa-bulk products``: read a file, look every row up, write the table, exit with a code.
+"""``asa-bulk products|search``: read a file, send every row, write the table, exit with a code.
+
+What the two commands do differently (input column, output rows, the Client call, snapshot
+keys, dry-run counts) is their :class:`~._kinds.CommandKind`; the rest is here, shared.
 
 Everything that can be checked locally is checked before the first request: the input, the
 output/report/snapshot paths, pyarrow for parquet, the checkpoint file, the settings and keys
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
 from ._dryrun import dry_run
 from ._keep import KeptResults
 from ._kept_parts import KeptParts, UnreadablePart, in_input_order
+from ._kinds import CommandKind
 from ._parser import (
     EXIT_NOT_SAVED,
     EXIT_NOTHING_SUCCEEDED,
@@ -50,8 +54,8 @@ from ._parts import open_output
 from ._readers import read_input
 from ._report import render_report, write_report
 from ._signals import GracefulStop, graceful_stop, interrupts_raise
-from ._snapshot import open_snapshot
-from ._space import BYTES_PER_ROW, check_free_space
+from ._snapshot import check_snapshot_dir, open_snapshot
+from ._space import check_free_space
 from ._writers import (
     check_writable_dir,
     check_writable_file,
@@ -105,8 +109,8 @@ def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
     its ``ASA_*`` variable, so a bad one is one line naming the flag and the setting."""
     options: dict[str, Any] = {}
     for option in SETTINGS:
-        if option.cli is None:
-            continue  # a test knob: its variable only
+        if option.cli is None or not hasattr(args, option.cli.dest):
+            continue  # a test knob (its variable only), or not a flag of this command
         value = getattr(args, option.cli.dest)
         if isinstance(value, str) and option.parse is not parse_text:
             value = parse_setting(option.name, value, source=option.cli.flags[0])
@@ -114,21 +118,24 @@ def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-def _space_needed(args: argparse.Namespace, rows: int) -> list[tuple[str, Path, int]]:
+def _space_needed(
+    args: argparse.Namespace, kind: CommandKind, rows: int
+) -> list[tuple[str, Path, int]]:
+    sizes, requests = kind.bytes_per_row, rows * kind.requests_per_row(args)
     checkpoint = Path(args.checkpoint or tempfile.gettempdir())
-    per_row = BYTES_PER_ROW["checkpoint"]
-    if args.output is not None and output_format(args.output) == "parquet":
-        per_row += BYTES_PER_ROW["parquet"]  # the parts kept beside the records
-    needs = [("checkpoint", checkpoint, rows * per_row)]
+    per_request = sizes["checkpoint"]
+    if kind.keeps_parts and args.output is not None and output_format(args.output) == "parquet":
+        per_request += sizes["parquet"]  # the parts kept beside the records
+    needs = [("checkpoint", checkpoint, requests * per_request)]
     if args.output is not None:
-        size = rows * BYTES_PER_ROW[output_format(args.output)]
+        size = requests * sizes[output_format(args.output)]
         needs.append(("output", Path(args.output), size))
     if args.snapshot_dir is not None:
-        needs.append(("snapshot", Path(args.snapshot_dir), rows * BYTES_PER_ROW["parquet"]))
+        needs.append(("snapshot", Path(args.snapshot_dir), requests * sizes["parquet"]))
     return needs
 
 
-def preflight(args: argparse.Namespace) -> None:
+def preflight(args: argparse.Namespace, kind: CommandKind) -> None:
     """Checks of every path the run will write (and of an --env-file given), before anything is
     read or sent."""
     if args.env_file is not DEFAULT_ENV_FILE and not Path(args.env_file).is_file():
@@ -143,11 +150,14 @@ def preflight(args: argparse.Namespace) -> None:
         require_pyarrow("--snapshot-dir")
         _snapshot_day(args.snapshot_date)
         check_writable_dir(args.snapshot_dir, "snapshot directory")
+        check_snapshot_dir(args.snapshot_dir, kind.snapshot_key)
     elif args.snapshot_date is not None:
         raise ConfigError("--snapshot-date needs --snapshot-dir")
 
 
-def _run_dry(args: argparse.Namespace, table: Any, options: dict[str, Any]) -> int:
+def _run_dry(
+    args: argparse.Namespace, kind: CommandKind, table: Any, options: dict[str, Any]
+) -> int:
     settings = resolve_settings(options, env_file=args.env_file)
     resolved: list[ApiKey] | ConfigError
     try:  # the same checks, and so the same message, as a real run's
@@ -155,23 +165,35 @@ def _run_dry(args: argparse.Namespace, table: Any, options: dict[str, Any]) -> i
         resolved = resolve_keys(keys, env_file=args.env_file)
     except ConfigError as exc:
         resolved = exc
-    result = dry_run(table, settings=settings, keys=resolved, checkpoint=args.checkpoint)
+    result = dry_run(
+        table,
+        settings=settings,
+        keys=resolved,
+        checkpoint=args.checkpoint,
+        rows_of=kind.rows_of(args),
+        unit=kind.unit,
+        item_label=kind.item_label,
+    )
     print(redact(result.render()), flush=True)  # a key pasted as a setting is never echoed
     if args.report is not None:
         write_report(args.report, result.as_dict())
     return EXIT_USAGE if result.key_error else EXIT_OK
 
 
-async def run_products(args: argparse.Namespace) -> int:
-    """The products command; returns the exit code (raises AsaBulkError for usage errors)."""
+async def run_command(args: argparse.Namespace, kind: CommandKind) -> int:
+    """The ``kind`` command; returns the exit code (raises AsaBulkError for usage errors)."""
     options = _engine_options(args)  # a bad flag is reported before any file is read
-    preflight(args)
-    table = read_input(args.input, column=args.column, input_format=args.input_format)
-    log.info("read %d item(s) from %s (%s)", len(table.frame), table.source, table.format)
+    kind.check(args)
+    preflight(args, kind)
+    table = read_input(
+        args.input, column=args.column, input_format=args.input_format, shape=kind.input
+    )
+    log.info("read %d %s from %s (%s)", len(table.frame), kind.item_label, table.source,
+             table.format)  # fmt: skip
     if args.dry_run:
-        return _run_dry(args, table, options)
+        return _run_dry(args, kind, table, options)
     keys = keys_from_env(args.keys_env, args.env_file) if args.keys_env else None
-    check_free_space(_space_needed(args, len(table.frame)))
+    check_free_space(_space_needed(args, kind, len(table.frame)))
 
     import asa_bulk  # the engine (aiohttp and friends) only when something is sent
 
@@ -192,7 +214,7 @@ async def run_products(args: argparse.Namespace) -> int:
                 **options,
             )
             async with client:
-                result = await write_results(args, table, client, stopping, kept.store)
+                result = await write_results(args, kind, table, client, stopping, kept.store)
     except asyncio.CancelledError:
         kept.close()
         if stopping.signum is None:
@@ -241,6 +263,7 @@ class RunResult:
 
 async def write_results(
     args: argparse.Namespace,
+    kind: CommandKind,
     table: Any,
     client: Any,
     stopping: GracefulStop,
@@ -250,23 +273,28 @@ async def write_results(
     come: nothing holds the whole result. A file that cannot be written stops the run (the
     answers in flight are still checkpointed) instead of buying what could not be kept.
 
-    A parquet output keeps its parts in ``store`` (the checkpoint), and the chunks kept by an
-    earlier run are written from there instead of being built again (see ``_kept_parts``)."""
+    A parquet output of a kind that keeps parts keeps them in ``store`` (the checkpoint), and
+    the chunks kept by an earlier run are written from there instead of being built again
+    (see ``_kept_parts``)."""
     result = RunResult()
     writing = f"the output {args.output or '(stdout)'}"
     stream, parts = None, None
     started = time.perf_counter()
     try:
         with contextlib.ExitStack() as files:  # on any error, both files are dropped
-            out = files.enter_context(open_output(args.output, raw=args.raw))
+            template = kind.template(args)
+            out = files.enter_context(open_output(args.output, template=template))
             snapshot = None
             if args.snapshot_dir is not None:
                 day = _snapshot_day(args.snapshot_date)
                 snapshot = files.enter_context(
-                    open_snapshot(args.snapshot_dir, day=day, raw=args.raw)
+                    open_snapshot(
+                        args.snapshot_dir, day=day, template=template, key=kind.snapshot_key
+                    )
                 )
             positions, items = None, table.frame
-            if out.schema is not None and snapshot is None and store is not None:
+            keeps = kind.keeps_parts and out.schema is not None and snapshot is None
+            if keeps and store is not None:
                 parts = KeptParts.open(
                     store,
                     table,
@@ -286,9 +314,7 @@ async def write_results(
                         parts.rows - len(positions),
                         parts.rows,
                     )
-            stream = client.iter_products(
-                items, raw=args.raw, stop=stopping.event, chunk_rows=CHUNK_ROWS
-            )
+            stream = kind.stream(client, items, args, stop=stopping.event, chunk_rows=CHUNK_ROWS)
             async for number, chunk, numbered in in_input_order(stream, parts, positions):
                 writing = f"the output {args.output or '(stdout)'}"
                 if chunk is None:  # a kept part (so there are parts, and it has a number)
@@ -385,6 +411,8 @@ def finish(
         log.error("%s: exit code %d", result.bad_part, EXIT_NOT_SAVED)
         return EXIT_NOT_SAVED
     extra: dict[str, Any] = {"input": args.input, "output": args.output or "stdout"}
+    if summary.get("counts") == "pages":  # search: the summary counts pages, not these rows
+        extra["result_rows"] = result.rows
     if result.snapshot is not None:
         extra["snapshot"] = result.snapshot
     extra["checkpoint"] = args.checkpoint
