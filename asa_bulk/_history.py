@@ -84,7 +84,7 @@ def history(
     import pyarrow as pa
     import pyarrow.dataset as ds
 
-    first, last = _day("start", start), _day("end", end)
+    first, last = as_day("start", start), as_day("end", end)
     days = [
         (day, files)
         for day, files in snapshot_days(snapshot_dir)
@@ -105,7 +105,8 @@ def history(
     return _typed(frame)
 
 
-def _day(name: str, value: object) -> date | None:
+def as_day(name: str, value: object) -> date | None:
+    """A day given as a date, a datetime or ``YYYY-MM-DD`` text (None stays None)."""
     if value is None:
         return None
     if isinstance(value, datetime):

@@ -197,7 +197,9 @@ def open_snapshot(
 def write_snapshot(
     frame: pd.DataFrame, directory: str | Path, *, day: date, key: SnapshotKey = PRODUCT_KEY
 ) -> SnapshotResult:
-    """Merge ``frame`` into ``directory``'s partition for ``day`` (see the module docstring)."""
+    """Merge ``frame`` into ``directory``'s partition for ``day`` (see the module docstring).
+    For a key that replaces whole input rows (search), ``frame``'s index must be each row's
+    input position, as in the engine's frames: rows of one query share it."""
     with SnapshotParts(directory, day=day, key=key) as snapshot:
         snapshot.write(frame)
         return snapshot.finish()
