@@ -240,6 +240,18 @@ LAZY_COMMANDS: Final = {
         "add_demo_arguments",
         "run_demo_command",
     ),
+    "diff": (
+        "what changed between two pulls of a --snapshot-dir folder",
+        "asa_bulk.cli._history_commands",
+        "add_diff_arguments",
+        "run_diff_command",
+    ),
+    "history": (
+        "every pull of a --snapshot-dir folder as one table",
+        "asa_bulk.cli._history_commands",
+        "add_history_arguments",
+        "run_history_command",
+    ),
 }
 
 
