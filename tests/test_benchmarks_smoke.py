@@ -410,3 +410,11 @@ def test_the_bare_loop_and_sync_alternate_and_their_pairs_are_compared(
     assert sync["vs_bare"] == pytest.approx(1.6)
     assert sync["vs_bare_wall"] == pytest.approx(1.6)
     assert sync["pairs"] == 3
+
+
+def test_history_read_rows_are_sane(smoke_output: str) -> None:
+    filtered, everything = _tables(smoke_output)["7"]
+    assert _num(everything["rows"]) == 5 * 200  # every day of every product read back
+    assert _num(filtered["rows"]) == 5 * 100  # 100 ASINs a day, no more, no fewer
+    assert _num(filtered["seconds"]) >= 0
+    assert _num(filtered["ratio_to_full"]) >= 0
