@@ -7,13 +7,13 @@
 Each run pulls today's (UTC; ``--date`` to backfill) data into ``WORKDIR``:
 
 - ``out/products-DAY.parquet``  the day's table (one row per input row)
-- ``snapshots/date=DAY/part-0.parquet``  the dataset ``pd.read_parquet("snapshots")`` reads
+- ``snapshots/date=DAY/part-0.parquet``  the dataset ``asa_bulk.history("snapshots")`` reads
 - ``state/DAY.ckpt``  checkpoint: a re-run the same day resumes and never pays twice
 - ``logs/DAY.json``  the run report
 
-then prints what changed since the previous day in the snapshots (prices, products that
-appeared or disappeared), the place to hook an alert. The exit code is the command's (0 all
-rows final, 1 some rows skipped, 2 usage error), for the scheduler.
+then prints what changed since the previous day in the snapshots (``asa_bulk.diff``: prices,
+products that appeared or disappeared), the place to hook an alert. The exit code is the
+command's (0 all rows final, 1 some rows skipped, 2 usage error), for the scheduler.
 
 Keys come from ``ASA_API_KEYS``/``ASA_API_KEY`` in the environment or ``./.env``; without a key
 (or with ``--sandbox`` or ``ASA_BULK_SANDBOX=1``) it pulls from the offline sandbox. Needs
@@ -33,6 +33,7 @@ from pathlib import Path
 import pandas as pd
 from dotenv import dotenv_values
 
+import asa_bulk
 from asa_bulk.cli import main as asa_bulk_cli
 
 SANDBOX_KEYS_VAR = "SAMPLE_SANDBOX_KEYS"
@@ -73,26 +74,18 @@ def connection(use_sandbox: bool) -> Iterator[list[str]]:
 
 
 def changes_since_previous_day(snapshots: Path, day: date) -> tuple[str | None, pd.DataFrame]:
-    """The latest earlier day in ``snapshots`` and the products whose price or status differ.
+    """The latest earlier day in ``snapshots`` and the products added, removed or repriced since.
 
-    Only rows with a final status on both days are compared: a row ``failed`` or ``skipped``
-    today was not checked, which is not a change.
+    ``asa_bulk.diff`` does the comparing: a row that is not ``ok`` on one side (``failed`` or
+    ``skipped`` today, so not checked) is ``failed`` there, which is not a change.
     """
-    history = pd.read_parquet(snapshots, columns=["date", "asin", "domain", "status", "price"])
-    history["date"] = history["date"].astype(str)
-    history = history[history["status"].isin(["ok", "not_found"])]
-    earlier = sorted(d for d in history["date"].unique() if d < day.isoformat())
+    earlier = sorted(p.name[5:] for p in snapshots.glob("date=*") if p.name[5:] < day.isoformat())
     if not earlier:
         return None, pd.DataFrame()
-    key = ["asin", "domain"]
-    before = history[history["date"] == earlier[-1]].set_index(key)
-    now = history[history["date"] == day.isoformat()].set_index(key)
-    both = now.join(before, how="inner", lsuffix="_now", rsuffix="_before")
-    price_now = both["price_now"].astype("Float64")
-    price_before = both["price_before"].astype("Float64")
-    moved = (price_now != price_before).fillna(price_now.isna() != price_before.isna())
-    changed = both[moved.astype(bool) | (both["status_now"] != both["status_before"])]
-    return earlier[-1], changed[["status_before", "status_now", "price_before", "price_now"]]
+    table = asa_bulk.diff(snapshots, earlier[-1], day, columns=["price"])
+    changed = table[table["change"].isin(["changed", "added", "removed"])]
+    shown = ["asin", "domain", "change", "price_old", "price_new", "price_pct"]
+    return earlier[-1], changed[shown].set_index(["asin", "domain"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     if previous is None:
         print(f"{day}: first pull in {work / 'snapshots'}; nothing to compare with yet")
     elif changed.empty:
-        print(f"{day}: no price or status changes since {previous}")
+        print(f"{day}: no price changes since {previous}")
     else:
         print(f"{day}: {len(changed)} product(s) changed since {previous}:")
         print(changed.to_string())

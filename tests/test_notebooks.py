@@ -44,7 +44,9 @@ EXPECTED = {
     "scheduled-pull.ipynb": [
         "2026-05-03 exit code 1 --max-credits 40",
         "re-run exit code 0",
-        "200 rows; 0 duplicates",
+        "600 rows; 0 duplicates",  # thirty days of 20 products, one row each
+        "'changed':",  # diff of the last two pulls
+        "below the 30-day low",
     ],
 }
 

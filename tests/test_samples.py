@@ -92,7 +92,7 @@ def test_scheduled_pull_builds_snapshots_and_reports_changes(tmp_path: Path) -> 
         "scheduled_pull.py", watchlist, "--date", "2026-05-03", "--max-credits", "40", cwd=tmp_path
     )
     assert third.returncode == 1, third.stderr
-    assert "no price or status changes since 2026-05-02" in third.stdout
+    assert "no price changes since 2026-05-02" in third.stdout
     history = pd.read_parquet(tmp_path / "pulls" / "snapshots")
     days = sorted(history["date"].astype(str).unique())
     assert days == ["2026-05-01", "2026-05-02", "2026-05-03"]
