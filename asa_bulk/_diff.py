@@ -109,9 +109,11 @@ def _days(directory: Any, a: object, b: object) -> tuple[date, date]:
         if day is not None and day not in days:
             shown = ", ".join(d.isoformat() for d in days[-5:])
             raise InputError(f"{name}: no pull on {day} in {directory} (last days: {shown})")
-    if second is None:  # a given: compare it with the pull after it, else the last
+    if second is None:  # a given: compare it with the pull after it
         later = [day for day in days if first is not None and day > first]
-        second = later[0] if later else days[-1]
+        if not later:
+            raise InputError(f"a: no pull after {first} in {directory} to compare with")
+        second = later[0]
     if first is None:
         earlier = [day for day in days if day < second]
         if not earlier:

@@ -110,6 +110,8 @@ def test_bad_arguments_say_what_is_wrong(folder: Path, tmp_path: Path) -> None:
         diff(folder, tolerance=float("nan"))
     with pytest.raises(InputError, match="no pull before 2026-05-01"):
         diff(folder, b=D1)
+    with pytest.raises(InputError, match="no pull after 2026-05-02"):
+        diff(folder, a=D2)
     single = tmp_path / "one"
     write_snapshot(pull([("B1", "ok", 1.0, "in")], "2026-05-01"), single, day=D1)
     with pytest.raises(InputError, match="a diff needs two"):
