@@ -33,6 +33,7 @@ import pandas as pd
 from ._errors import InputError
 from ._frame import column_dtypes
 from ._search_frame import SEARCH_DTYPES
+from ._values import calendar_day
 
 SNAPSHOT_DATE: Final = "snapshot_date"
 _PARTITION: Final = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
@@ -107,18 +108,7 @@ def history(
 
 def as_day(name: str, value: object) -> date | None:
     """A day given as a date, a datetime or ``YYYY-MM-DD`` text (None stays None)."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    raise InputError(f"{name} must be a date or 'YYYY-MM-DD', got {value!r}")
+    return calendar_day(name, value, error=InputError, datetimes=True)
 
 
 def _unified_schema(paths: list[Path]) -> Any:

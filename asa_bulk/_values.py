@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable
+from datetime import date, datetime
 from typing import Any, Final
 
-from ._errors import ConfigError
+from ._errors import AsaBulkError, ConfigError
 
 #: ``check(name, value) -> value``.
 Check = Callable[[str, Any], Any]
@@ -82,3 +83,27 @@ def parse_bool(text: str) -> bool:
         return _BOOLEANS[text.strip().lower()]
     except KeyError:
         raise ValueError(text) from None
+
+
+def calendar_day(
+    name: str,
+    value: object,
+    *,
+    error: type[AsaBulkError] = ConfigError,
+    datetimes: bool = False,
+) -> date | None:
+    """A day given as a date or ``YYYY-MM-DD`` text (a datetime too when ``datetimes``: its
+    date); None stays None. Anything else raises ``error`` naming ``name``."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if datetimes:
+            return value.date()
+    elif isinstance(value, date):
+        return value
+    elif isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise error(f"{name} must be a date or 'YYYY-MM-DD', got {value!r}")

@@ -1,5 +1,5 @@
-"""The ``asa-bulk`` command: ``products`` and ``search`` (files in, tables out), ``sandbox``,
-``demo``.
+"""The ``asa-bulk`` command: ``products`` and ``search`` (files in, tables out), ``diff`` and
+``history`` (questions to a snapshot folder), ``sandbox``, ``demo``.
 
 ``main(argv)`` parses and runs a command and returns its exit code; ``run(args)`` is the
 importable coroutine behind ``products`` and ``search``. Data goes to stdout or files; logs,

@@ -1,4 +1,4 @@
-"""The argument parser: ``asa-bulk products|search|sandbox|demo``.
+"""The argument parser: ``asa-bulk products|search|diff|history|sandbox|demo``.
 
 The flags of the library's options come from their declarations in ``_options`` (spelling,
 metavar, help, variable, default); only the command's own flags (input, output, snapshot,

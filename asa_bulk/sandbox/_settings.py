@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Literal
@@ -21,6 +21,7 @@ from typing import Any, Final, Literal
 from asa_bulk._errors import ConfigError
 from asa_bulk._keys import KEY_SHAPE as _KEY_RE
 from asa_bulk._keys import is_key_shaped
+from asa_bulk._values import calendar_day
 
 Plan = Literal["free", "vibe", "pro", "custom"]
 ProductShape = Literal["docs", "sdk", "mixed"]
@@ -194,14 +195,7 @@ class SandboxSettings:
 
 def parse_day(value: object) -> date | None:
     """``today``'s value as a date (None stays None); :class:`ConfigError` for anything else."""
-    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    raise ConfigError(f"today must be a date or 'YYYY-MM-DD', got {value!r}")
+    return calendar_day("today", value)
 
 
 def _check_names(names: Mapping[str, Any], what: str) -> None:
