@@ -74,3 +74,11 @@ def test_mistakes_are_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err
+
+
+def test_an_output_that_cannot_be_written_is_exit_4(
+    snapshots: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "no such folder" / "changes.csv"
+    assert main(["diff", str(snapshots), "-o", str(out)]) == 4
+    assert "cannot write the output" in capsys.readouterr().err
