@@ -24,6 +24,10 @@ How data flows (each step is one module)::
                          output's parts also kept in the checkpoint: a resume writes
                          them again as they are, without the engine)
 
+``mode="batch"`` swaps the runner for the batch runner (``_batch_runner``: server-side
+batches, recorded in the checkpoint's ledger before they are posted, polled or woken by a
+webhook, ``asa_bulk.webhooks``); everything else is the same.
+
 The :class:`Client` owns what calls share (session, key pool, budget, checkpoint); an
 endpoint (``_products``) says how to read its inputs and flatten its answers; the runner, plan
 and checkpoint know nothing about products. The offline sandbox server lives in
@@ -48,6 +52,7 @@ if TYPE_CHECKING:
     from ._ranks import ranks, share_of_voice
     from ._stream import ResultStream
     from ._summary import format_summary
+    from .webhooks import verify_webhook_signature
 
 __all__ = [
     "ApiKey",
@@ -72,6 +77,8 @@ __all__ = [
     "search",
     "search_sync",
     "share_of_voice",
+    "verify_webhook_signature",
+    "webhooks",
 ]
 
 _HOME = {
@@ -97,6 +104,8 @@ _HOME = {
     "search": "_api",
     "search_sync": "_api",
     "share_of_voice": "_ranks",
+    "verify_webhook_signature": "webhooks",
+    "webhooks": ".",
 }
 
 

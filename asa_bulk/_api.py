@@ -25,6 +25,7 @@ from ._search import SEARCH
 
 if TYPE_CHECKING:
     from ._checkpoint import CheckpointStore
+    from .webhooks import WebhookReceiver
 
 __all__ = ["RunStoppedWarning", "fetch_products", "fetch_products_sync", "search", "search_sync"]
 
@@ -57,6 +58,13 @@ async def fetch_products(
     max_credits: int | None = None,
     retry_delay_scale: float | None = None,
     allow_origin_change: bool = False,
+    mode: str = "sync",
+    batch_size: int | None = None,
+    batch_poll_seconds: float | None = None,
+    batch_deadline: float | None = None,
+    batch_retry: str | None = None,
+    repost_unconfirmed: bool = False,
+    webhook: WebhookReceiver | None = None,
     env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE,
     session: aiohttp.ClientSession | None = None,
     stop: asyncio.Event | None = None,
@@ -87,12 +95,19 @@ async def fetch_products(
     ``checkpoint`` first waits up to ``timeout`` seconds for the answers in flight, which are
     paid for, and records them; a second cancellation abandons them.
 
+    Batch mode (``mode="batch"``, with a ``checkpoint``) posts the requests as server-side
+    batches, polls them, and returns the same frame plus a ``batch_id`` column; see the
+    README's "Batch mode" for when it pays and what a resume guarantees.
+
     Raises :class:`ConfigError`/:class:`NoKeysError`/:class:`InputError` before anything is sent.
     Per-item problems never raise: they are rows with ``status`` and ``error``.
     """
     client = Client(**_client_options(locals()))
     async with client:
-        return await client._collect(PRODUCTS, items, client._rows(items), raw=raw, stop=stop)
+        batch = client._batch_mode(mode)
+        return await client._collect(
+            PRODUCTS, items, client._rows(items), raw=raw, stop=stop, batch=batch
+        )
 
 
 async def search(
@@ -117,6 +132,13 @@ async def search(
     max_credits: int | None = None,
     retry_delay_scale: float | None = None,
     allow_origin_change: bool = False,
+    mode: str = "sync",
+    batch_size: int | None = None,
+    batch_poll_seconds: float | None = None,
+    batch_deadline: float | None = None,
+    batch_retry: str | None = None,
+    repost_unconfirmed: bool = False,
+    webhook: WebhookReceiver | None = None,
     env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE,
     session: aiohttp.ClientSession | None = None,
     stop: asyncio.Event | None = None,
@@ -126,8 +148,11 @@ async def search(
     request of 5 credits, so ``max_credits`` counts ``5 x pages`` a query."""
     client = Client(**_client_options(locals()))
     async with client:
+        batch = client._batch_mode(mode)
         rows = client._query_rows(queries, pages, start_page, sort_by, domain)
-        return await client._collect(SEARCH, queries, rows, raw=False, stop=stop)
+        return await client._collect(
+            SEARCH, queries, rows, raw=False, stop=stop, pages=pages, batch=batch
+        )
 
 
 def _client_options(given: dict[str, Any]) -> dict[str, Any]:

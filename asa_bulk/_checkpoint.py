@@ -357,6 +357,17 @@ class SqliteCheckpoint:
                 raise CheckpointWriteError(f"cannot write checkpoint {self.path}: {exc}") from None
         return data
 
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Run one statement (committed when it returns) and return its rows: for the tables
+        kept beside the records (the batch ledger, ``_batch_ledger``). A failure is a
+        :class:`CheckpointWriteError`."""
+        with self._lock:
+            connection = self._connection()
+            try:
+                return connection.execute(sql, tuple(params)).fetchall()
+            except (sqlite3.Error, OSError) as exc:
+                raise CheckpointWriteError(f"cannot write checkpoint {self.path}: {exc}") from None
+
     def status_counts(self) -> dict[str, int]:
         """How many stored records have each status (cheap: nothing is decompressed)."""
         with self._lock:

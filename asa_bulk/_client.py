@@ -20,6 +20,7 @@ import aiohttp
 import pandas as pd
 
 from . import testing
+from ._batch_mode import BatchColumns, check_mode
 from ._clock import Clock, LoopClock
 from ._envfile import DEFAULT_ENV_FILE
 from ._errors import ConfigError
@@ -41,6 +42,7 @@ from ._stream import ResultStream
 
 if TYPE_CHECKING:
     from ._checkpoint import CheckpointStore
+    from .webhooks import WebhookReceiver
 
 #: Rows per chunk of :meth:`Client.iter_products` unless told otherwise.
 DEFAULT_CHUNK_ROWS = 10_000
@@ -90,6 +92,12 @@ class Client:
         retry_delay_scale: float | None = None,
         checkpoint: str | os.PathLike[str] | CheckpointStore | None = None,
         allow_origin_change: bool = False,
+        batch_size: int | None = None,
+        batch_poll_seconds: float | None = None,
+        batch_deadline: float | None = None,
+        batch_retry: str | None = None,
+        repost_unconfirmed: bool = False,
+        webhook: WebhookReceiver | None = None,
         progress: bool = True,
         env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE,
         session: aiohttp.ClientSession | None = None,
@@ -105,6 +113,17 @@ class Client:
         self.progress = progress
         self._checkpoint = checkpoint
         self._allow_origin_change = allow_origin_change
+        if not isinstance(repost_unconfirmed, bool):
+            raise ConfigError(
+                f"repost_unconfirmed must be True or False, got {repost_unconfirmed!r}"
+            )
+        self._repost_unconfirmed = repost_unconfirmed
+        if webhook is not None and not callable(getattr(webhook, "watch", None)):
+            raise ConfigError(
+                "webhook must be a running asa_bulk.webhooks.receiver(...), "
+                f"got {type(webhook).__name__}"
+            )
+        self._webhook = webhook
         self._session = session
         self._open: _OpenState | None = None
         self._running: set[asyncio.Future[None]] = set()
@@ -162,6 +181,7 @@ class Client:
         raw: bool = False,
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
         stop: asyncio.Event | None = None,
+        mode: str = "sync",
     ) -> ResultStream:
         """Look up many products; an async iterator of DataFrame chunks in input order.
 
@@ -176,10 +196,12 @@ class Client:
         """
         self._state()
         _check_chunk_rows(chunk_rows)
+        batch = self._batch_mode(mode)
         rows = self._rows(items, domain=domain, language=language, country=country)
         return self._stream(
-            PRODUCTS, items, rows, raw=raw, chunk_rows=chunk_rows, stop=stop, spool=True
-        )
+            PRODUCTS, items, rows, raw=raw, chunk_rows=chunk_rows, stop=stop, spool=True,
+            batch=batch,
+        )  # fmt: skip
 
     async def products(
         self,
@@ -190,6 +212,7 @@ class Client:
         country: str | None = None,
         raw: bool = False,
         stop: asyncio.Event | None = None,
+        mode: str = "sync",
     ) -> pd.DataFrame:
         """Look up many products; one DataFrame row per input item, in input order, with the
         input's index when ``items`` is a DataFrame or Series (0..n-1 otherwise).
@@ -200,9 +223,13 @@ class Client:
         answers in flight and returns the frame with the rest ``skipped``. The run summary is
         in ``df.attrs["run"]``; a run that stopped early warns (:class:`RunStoppedWarning`).
         Per-item problems never raise: they are rows with ``status`` and ``error``.
+
+        ``mode="batch"`` posts the requests as server-side batches instead (the README's
+        "Batch mode"): the same frame, plus a ``batch_id`` column; it needs a checkpoint.
         """
+        batch = self._batch_mode(mode)
         rows = self._rows(items, domain=domain, language=language, country=country)
-        return await self._collect(PRODUCTS, items, rows, raw=raw, stop=stop)
+        return await self._collect(PRODUCTS, items, rows, raw=raw, stop=stop, batch=batch)
 
     # -- search -----------------------------------------------------------------------------
 
@@ -216,6 +243,7 @@ class Client:
         domain: str | None = None,
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
         stop: asyncio.Event | None = None,
+        mode: str = "sync",
     ) -> ResultStream:
         """Search many queries; an async iterator of DataFrame chunks in query order, with the
         columns of :meth:`search`. A query's rows are never split between chunks; a chunk holds
@@ -224,11 +252,13 @@ class Client:
         """
         self._state()
         _check_chunk_rows(chunk_rows)
+        batch = self._batch_mode(mode)
         rows = self._query_rows(queries, pages, start_page, sort_by, domain)
         slots = max(MAX_PAGE, chunk_rows // CARDS_PER_PAGE)
         return self._stream(
-            SEARCH, queries, rows, chunk_rows=slots, stop=stop, spool=True, pages=pages
-        )
+            SEARCH, queries, rows, chunk_rows=slots, stop=stop, spool=True, pages=pages,
+            batch=batch,
+        )  # fmt: skip
 
     async def search(
         self,
@@ -239,6 +269,7 @@ class Client:
         sort_by: str = "best_match",
         domain: str | None = None,
         stop: asyncio.Event | None = None,
+        mode: str = "sync",
     ) -> pd.DataFrame:
         """Search many queries; one DataFrame row per result card, in query, page and on-page
         order, indexed by the query's input position (or its label in a DataFrame or Series).
@@ -250,9 +281,16 @@ class Client:
         sponsored cards. A query that matched nothing is one row with ``no_results``; a page
         that failed is one row with its ``status`` and ``error``; an empty query is one
         ``invalid`` row. The run summary is in ``df.attrs["run"]`` (its counts are pages).
+        ``mode="batch"``: as for :meth:`products` (each page is one batch item).
         """
+        batch = self._batch_mode(mode)
         rows = self._query_rows(queries, pages, start_page, sort_by, domain)
-        return await self._collect(SEARCH, queries, rows, raw=False, stop=stop, pages=pages)
+        return await self._collect(
+            SEARCH, queries, rows, raw=False, stop=stop, pages=pages, batch=batch
+        )
+
+    def _batch_mode(self, mode: object) -> bool:
+        return check_mode(mode, has_checkpoint=self._checkpoint is not None)
 
     def _query_rows(
         self, queries: Any, pages: int, start_page: int, sort_by: str, domain: str | None
@@ -292,8 +330,10 @@ class Client:
         raw: bool = False,
         stop: asyncio.Event | None = None,
         pages: int = 1,
+        batch: bool = False,
     ) -> ResultStream:
-        """``pages``: the slots each valid input row takes (search: its pages)."""
+        """``pages``: the slots each valid input row takes (search: its pages); ``batch``:
+        sent as server-side batches, with a ``batch_id`` column."""
         rows_in = _length(items)
         total = Total(
             None if rows_in is None else rows_in * pages,
@@ -301,15 +341,26 @@ class Client:
             per_row=pages,
         )
         return ResultStream(
-            self, endpoint, rows, chunk_rows=chunk_rows, total=total, spool=spool, raw=raw,
-            stop=stop,
+            self, BatchColumns(endpoint) if batch else endpoint, rows, chunk_rows=chunk_rows,
+            total=total, spool=spool, raw=raw, stop=stop,
+            batch_endpoint=endpoint.name if batch else None,
         )  # fmt: skip
 
     async def _collect(
-        self, endpoint: Any, items: Any, rows: Any, *, raw: bool, stop: Any, pages: int = 1
+        self,
+        endpoint: Any,
+        items: Any,
+        rows: Any,
+        *,
+        raw: bool,
+        stop: Any,
+        pages: int = 1,
+        batch: bool = False,
     ) -> pd.DataFrame:
         # In memory, not spooled: see _stream._Spool.
-        stream = self._stream(endpoint, items, rows, raw=raw, stop=stop, spool=False, pages=pages)
+        stream = self._stream(
+            endpoint, items, rows, raw=raw, stop=stop, spool=False, pages=pages, batch=batch
+        )
         stream._quiet()
         try:
             chunks = [chunk async for chunk in stream]
@@ -317,7 +368,10 @@ class Client:
             if _interrupted_in_a_notebook():
                 raise KeyboardInterrupt from None  # what the user did, not how it arrived
             raise
-        frame = pd.concat(chunks) if chunks else endpoint.empty_frame(raw=raw)
+        if chunks:
+            frame = pd.concat(chunks)
+        else:
+            frame = (BatchColumns(endpoint) if batch else endpoint).empty_frame(raw=raw)
         del chunks
         index = input_index(items)
         if endpoint is PRODUCTS:  # a row per item
@@ -330,7 +384,7 @@ class Client:
 
 
 Client.__doc__ = with_option_help(
-    Client.__doc__, [name for name in OPTIONS if name not in ("raw", "stop")]
+    Client.__doc__, [name for name in OPTIONS if name not in ("raw", "stop", "mode")]
 )
 
 

@@ -56,7 +56,7 @@ class Outcome:
         return self.rule.action
 
 
-def _error_fields(body: object) -> tuple[str | None, str | None, bool | None]:
+def error_fields(body: object) -> tuple[str | None, str | None, bool | None]:
     """(code, message, retryable) from either documented error shape, leniently.
 
     Flat: ``{"error": "rate_limited", "message": ...}``; nested (CLI README):
@@ -80,7 +80,7 @@ def _error_fields(body: object) -> tuple[str | None, str | None, bool | None]:
     )
 
 
-def _decode(raw: bytes) -> tuple[object, bool]:
+def decode_body(raw: bytes) -> tuple[object, bool]:
     """(body, not_json) for raw response bytes; never raises. An empty body is None; bytes that
     are not JSON, or nest deeper than :data:`_MAX_DEPTH`, are ``(None, True)``."""
     if not raw:
@@ -114,7 +114,7 @@ def _nests_within(value: dict[str, Any] | list[Any], depth: int) -> bool:
     return False
 
 
-def _clean(text: str | None) -> str | None:
+def clean_text(text: str | None) -> str | None:
     if text is None:
         return None
     text = redact(text)
@@ -168,13 +168,13 @@ async def lookup(
         return Outcome(
             TRANSIENT,
             error="connection_error",
-            message=_clean(f"{type(exc).__name__}: {exc}"),
+            message=clean_text(f"{type(exc).__name__}: {exc}"),
             latency_ms=(time.perf_counter() - started) * 1000,
             from_api=False,
         )
     latency_ms = (time.perf_counter() - started) * 1000
-    request_id = _clean(resp_headers.get("X-Request-Id"))
-    body, not_json = _decode(raw)
+    request_id = clean_text(resp_headers.get("X-Request-Id"))
+    body, not_json = decode_body(raw)
     if 300 <= status < 400:
         # Classified here rather than in _policy.RULES: the API documents no 3xx, and this is a
         # transport safety rule. Not retried: the same request would get the same answer.
@@ -182,7 +182,7 @@ async def lookup(
             Rule(Action.GIVE_UP),
             http_status=status,
             error="redirect",
-            message=_clean(
+            message=clean_text(
                 f"HTTP {status} redirect to {_origin(resp_headers.get('Location'))} not followed: "
                 "the key is only ever sent to base_url"
             ),
@@ -197,7 +197,7 @@ async def lookup(
                 Rule(Action.GIVE_UP),
                 http_status=status,
                 error="invalid_response",
-                message=_clean(f"HTTP {status} with a body that is not a JSON object"),
+                message=clean_text(f"HTTP {status} with a body that is not a JSON object"),
                 request_id=request_id,
                 latency_ms=latency_ms,
                 from_api=False,
@@ -205,19 +205,19 @@ async def lookup(
         return Outcome(
             Rule(Action.OK),
             http_status=status,
-            request_id=request_id or _clean(_str_or_none(body.get("request_id"))),
+            request_id=request_id or clean_text(_str_or_none(body.get("request_id"))),
             concurrency_limit=parse_limit_header(resp_headers.get("Asa-Concurrency")),
             rps_limit=parse_limit_header(resp_headers.get("Asa-Rps")),
             latency_ms=latency_ms,
             body=body,
             body_json=raw,
         )
-    code, message, retryable = _error_fields(body)
+    code, message, retryable = error_fields(body)
     if not_json and message is None:
         snippet = raw[:80].decode("utf-8", "replace").strip()
         message = f"HTTP {status} with a body that is not JSON: {snippet!r}"
     if isinstance(body, dict) and request_id is None:
-        request_id = _clean(_str_or_none(body.get("request_id")))
+        request_id = clean_text(_str_or_none(body.get("request_id")))
     rule = classify(status, code, retryable=retryable)
     # The API's errors carry its envelope; a bare 429/503 is still a "slow down" (a proxy may
     # send it), which the throttle bounds handle, not the circuit breaker.
@@ -227,8 +227,8 @@ async def lookup(
     return Outcome(
         rule,
         http_status=status,
-        error=(_clean(code.lower()) if code else f"http_{status}"),
-        message=_clean(message),
+        error=(clean_text(code.lower()) if code else f"http_{status}"),
+        message=clean_text(message),
         request_id=request_id,
         retry_after=parse_retry_after(resp_headers.get("Retry-After")),
         latency_ms=latency_ms,

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from ._baseurl import DEFAULT_BASE_URL, check_base_url
 from ._envfile import DEFAULT_ENV_FILE
+from ._errors import ConfigError
 from ._keys import ENV_KEY, ENV_KEYS
 from ._marketplaces import normalize_country, normalize_domain, normalize_language
 from ._option import Flag, Option
@@ -70,6 +71,27 @@ def _country(value: Any, _: Any) -> str:
 
 def _auth(value: Any, _: Any) -> str:
     return one_of("auth", value, AUTH_MODES)
+
+
+#: How a call sends its requests: sync lookups on the keys, or server-side batches.
+MODES: Final = ("sync", "batch")
+#: What becomes of batch items that failed with a retryable error.
+BATCH_RETRIES: Final = ("sync", "none")
+#: Most items one batch may hold (the service's limit).
+MAX_BATCH_SIZE: Final = 1000
+
+
+def _batch_size(name: str, value: object) -> int:
+    size = whole(name, value, minimum=1)
+    if size > MAX_BATCH_SIZE:
+        raise ConfigError(
+            f"{name} must be at most {MAX_BATCH_SIZE} (the service's limit), got {size}"
+        )
+    return size
+
+
+def _batch_retry(value: Any, _: Any) -> str:
+    return one_of("batch_retry", value, BATCH_RETRIES)
 
 
 _DECLARED: Final = (
@@ -286,6 +308,77 @@ _DECLARED: Final = (
         "Resume a checkpoint filled against another base_url (refused by default: its rows "
         "would pass as this service's).",
         cli=Flag(("--allow-origin-change",), "run", action="switch"),
+    ),
+    Option(
+        "mode",
+        "str",
+        "sync",
+        "sync sends each request on the keys; batch posts them as server-side batches (no key "
+        "concurrency used, ~100 items a minute, needs a checkpoint file) and adds batch_id.",
+        choices=MODES,
+        cli=Flag(("--mode",), "run"),
+    ),
+    Option(
+        "batch_size",
+        "int",
+        MAX_BATCH_SIZE,
+        "Most unique requests per batch in batch mode, 1 to 1000.",
+        env=("ASA_BATCH_SIZE",),
+        setting=True,
+        check=_batch_size,
+        parse=parse_int,
+        cli=Flag(("--batch-size",), "limits", "N"),
+    ),
+    Option(
+        "batch_poll_seconds",
+        "float",
+        30.0,
+        "Seconds between polls of a batch (the docs suggest 30-60); a webhook delivery ends a "
+        "wait early.",
+        env=("ASA_BATCH_POLL_SECONDS",),
+        setting=True,
+        check=_positive,
+        parse=parse_float,
+        cli=Flag(("--batch-poll-seconds",), "limits", "SECONDS"),
+    ),
+    Option(
+        "batch_deadline",
+        "float",
+        86400.0,
+        "Seconds a batch-mode call waits for its batches; then it stops, rows still waiting "
+        "are skipped, and a re-run with the checkpoint polls the same batches.",
+        env=("ASA_BATCH_DEADLINE",),
+        setting=True,
+        check=_positive,
+        parse=parse_float,
+        cli=Flag(("--batch-deadline",), "limits", "SECONDS"),
+    ),
+    Option(
+        "batch_retry",
+        "str",
+        "sync",
+        "Batch items that failed with a retryable error: sync sends them again as sync "
+        "requests, none leaves them failed for a re-run.",
+        env=("ASA_BATCH_RETRY",),
+        setting=True,
+        normalize=_batch_retry,
+        choices=BATCH_RETRIES,
+        cli=Flag(("--batch-retry",), "limits"),
+    ),
+    Option(
+        "repost_unconfirmed",
+        "bool",
+        False,
+        "Post again the items of a batch whose POST answer was lost and that reconciling "
+        "could not find; it may bill them twice.",
+        cli=Flag(("--repost-unconfirmed",), "run", action="switch"),
+    ),
+    Option(
+        "webhook",
+        "WebhookReceiver",
+        None,
+        "A running asa_bulk.webhooks.receiver(): batches are posted with its url, and its "
+        "verified deliveries end the poll waits early.",
     ),
     Option(
         "env_file",

@@ -32,6 +32,7 @@ class ProgressBar:
         self._pool: KeyPool | None = None
         self._counts = {"ok": 0, "not_found": 0, "invalid": 0, "failed": 0, "skipped": 0}
         self._keys = keys
+        self._batches: str | None = None
         if enabled:
             from tqdm.auto import tqdm
 
@@ -50,12 +51,23 @@ class ProgressBar:
         if record is None and self._spared and self._bar.total is not None:
             self._bar.total -= rows * self._spared  # an invalid query: one slot, not its pages
         self._bar.update(rows)
+        self._postfix()
+
+    def batches(self, processed: int, total: int, running: int) -> None:
+        """Batch mode: items the service has processed in the batches still open."""
+        self._batches = f"{processed}/{total} in {running}" if total else None
+        if self._bar is not None:
+            self._postfix()
+            self._bar.refresh()
+
+    def _postfix(self) -> None:
         keys_alive = len(self._pool.usable) if self._pool is not None else self._keys
         self._bar.set_postfix(
             ok=self._counts["ok"],
             failed=self._counts["failed"],
             skipped=self._counts["skipped"],
             keys=f"{keys_alive}/{self._keys}",
+            **({"batched": self._batches} if self._batches else {}),
             refresh=False,
         )
 

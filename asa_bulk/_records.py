@@ -159,6 +159,9 @@ class ResultRecord:
     request_id: str | None = None
     latency_ms: float | None = None
     fetched_at: datetime | None = None
+    #: The server-side batch the request was submitted in (``mode="batch"``); None otherwise.
+    #: Before ``body``: a checkpoint row keeps the body last (see ``_checkpoint_format``).
+    batch_id: str | None = None
     body: dict[str, Any] | None = None
     #: The JSON text ``body`` was decoded from, as received (not part of :meth:`to_json`): a
     #: checkpoint stores it as it is instead of encoding the body again. Dropped with the body.
@@ -181,6 +184,8 @@ class ResultRecord:
         would, which was the main cost of writing a checkpoint.
         """
         out = {field.name: getattr(self, field.name) for field in _RECORD_FIELDS}
+        if out["batch_id"] is None:
+            del out["batch_id"]  # a sync result's JSON stays what it always was
         out["request"] = request_to_json(self.request)
         out["fetched_at"] = self.fetched_at.isoformat() if self.fetched_at else None
         return out

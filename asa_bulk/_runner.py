@@ -75,6 +75,8 @@ class Budget:
 
     max_credits: int | None
     spent: int = 0
+    #: Credits of server-side batch items posted and not yet answered (all may be billed).
+    reserved: int = 0
 
 
 @dataclass(slots=True)
@@ -140,6 +142,11 @@ class Runner:
     @property
     def in_flight(self) -> int:
         return len(self._tasks)
+
+    @property
+    def credits_in_flight(self) -> int:
+        """Credits of the requests in flight, were they all billed."""
+        return self._credits_in_flight
 
     async def run(self, source: Iterator[Request | None]) -> None:
         """Send every request from ``source``; each one ends as exactly one record in the sink.
@@ -230,7 +237,8 @@ class Runner:
 
     def _within_budget(self, max_credits: int, item: _Item) -> bool:
         """True when ``item``, plus every request in flight, all billed, stays within budget."""
-        worst = self._budget.spent + self._credits_in_flight + item.request.credits
+        budget = self._budget
+        worst = budget.spent + budget.reserved + self._credits_in_flight + item.request.credits
         return worst <= max_credits
 
     def _finished(self, source: Iterator[Request | None]) -> bool:

@@ -55,6 +55,10 @@ class Settings:
     allow_insecure_http: bool = DEFAULTS["allow_insecure_http"]
     max_credits: int | None = DEFAULTS["max_credits"]
     retry_delay_scale: float = DEFAULTS["retry_delay_scale"]
+    batch_size: int = DEFAULTS["batch_size"]
+    batch_poll_seconds: float = DEFAULTS["batch_poll_seconds"]
+    batch_deadline: float = DEFAULTS["batch_deadline"]
+    batch_retry: str = DEFAULTS["batch_retry"]
 
     def __post_init__(self) -> None:
         # Every value's own check first, then the normalisations (base_url's reads the checked

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
+from ._batch_mode import batch_runner
+from ._batch_runner import BatchRunner
 from ._errors import RunStoppedWarning
 from ._ordered import Body, OrderedRows, PlanRow, Slot
 from ._plan import Plan, ResultIndex
@@ -64,13 +66,16 @@ class ResultStream:
         total: Total,
         stop: asyncio.Event | None,
         spool: bool = True,
+        batch_endpoint: str | None = None,
     ) -> None:
+        """``batch_endpoint``: send as server-side batches of that endpoint's requests."""
         self._outcome = _Outcome()
         # The generator holds the outcome, never the stream: dropping the stream (a `break`
         # out of `async for`) then finalizes the generator at once, which stops the run.
         self._chunks: AsyncGenerator[pd.DataFrame, None] = _run(
-            self._outcome, client, endpoint, rows, raw, chunk_rows, total, stop, spool
-        )
+            self._outcome, client, endpoint, rows, raw, chunk_rows, total, stop, spool,
+            batch_endpoint,
+        )  # fmt: skip
 
     @property
     def summary(self) -> dict[str, Any] | None:
@@ -134,6 +139,7 @@ async def _run(
     total: Total,
     stop: asyncio.Event | None,
     spool: bool,
+    batch_endpoint: str | None,
 ) -> AsyncGenerator[pd.DataFrame, None]:
     started_at = datetime.now(timezone.utc)
     with _Spool.for_run(client._state(), enabled=spool) as index:
@@ -141,7 +147,17 @@ async def _run(
         # spool goes away, not whenever the inner generator happens to be collected.
         async with contextlib.aclosing(
             _chunks(
-                outcome, client, endpoint, rows, raw, chunk_rows, total, stop, index, started_at
+                outcome,
+                client,
+                endpoint,
+                rows,
+                raw,
+                chunk_rows,
+                total,
+                stop,
+                index,
+                started_at,
+                batch_endpoint,
             )
         ) as chunks:
             async for chunk in chunks:
@@ -160,6 +176,7 @@ async def _chunks(
     stop: asyncio.Event | None,
     index: ResultIndex,
     started_at: datetime,
+    batch_endpoint: str | None,
 ) -> AsyncGenerator[pd.DataFrame, None]:
     state = client._state()
     if client._running:
@@ -183,7 +200,11 @@ async def _chunks(
         on_progress=bar.advance,
         index_has_bodies=getattr(index, "has_bodies", True),
     )
-    runner = state.runner(plan.record)
+    runner: Runner | BatchRunner
+    if batch_endpoint is None:
+        runner = state.runner(plan.record)
+    else:
+        runner = batch_runner(state, plan.record, batch_endpoint, bar.batches)
     task = asyncio.ensure_future(_drive(runner, plan, ordered))
     client._running.add(task)
     watcher = _watch(stop, runner) if stop is not None else None
@@ -243,6 +264,8 @@ async def _chunks(
         base_url=client.settings.base_url,
         counts=endpoint.counts,
     )
+    if isinstance(runner, BatchRunner):
+        outcome.summary["batches"] = runner.batches
     if outcome.warn:
         outcome.warn_if_stopped(stacklevel=4)  # _chunks, _run, __anext__, the `async for`
 
@@ -284,7 +307,7 @@ class _Spool:
             self._folder.cleanup()
 
 
-async def _drive(runner: Runner, plan: Plan, ordered: OrderedRows) -> None:
+async def _drive(runner: Runner | BatchRunner, plan: Plan, ordered: OrderedRows) -> None:
     try:
         await runner.run(plan.requests())
     finally:
@@ -315,7 +338,7 @@ async def _cancel(task: asyncio.Future[None], *, gently: bool = False) -> None:
         task.exception()  # retrieved: the caller's own exception is the one that matters
 
 
-def _watch(stop: asyncio.Event, runner: Runner) -> asyncio.Task[None]:
+def _watch(stop: asyncio.Event, runner: Runner | BatchRunner) -> asyncio.Task[None]:
     if stop.is_set():  # already set: not even the first request goes out
         runner.request_stop("interrupted")
 

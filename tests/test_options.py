@@ -45,6 +45,10 @@ SAMPLE_TEXT = {
     "auth": "query",
     "allow_insecure_http": "1",
     "max_credits": "100",
+    "batch_size": "250",
+    "batch_poll_seconds": "45",
+    "batch_deadline": "3600",
+    "batch_retry": "none",
 }
 FLAGGED = [option for option in SETTINGS if option.cli is not None]
 
@@ -219,10 +223,12 @@ def test_fetch_products_takes_every_declared_option() -> None:
 
 def test_the_client_takes_every_option_but_those_of_one_call() -> None:
     # raw and stop belong to a call (Client.products/iter_products), not to the client.
-    assert_signature_covers_options(asa_bulk.Client, exclude=["raw", "stop"])
+    assert_signature_covers_options(asa_bulk.Client, exclude=["raw", "stop", "mode"])
     for method in (asa_bulk.Client.products, asa_bulk.Client.iter_products):
         names = set(inspect.signature(method).parameters)
-        assert {"raw", "stop", "domain", "language", "country"} <= names
+        assert {"raw", "stop", "mode", "domain", "language", "country"} <= names
+    assert "mode" in inspect.signature(asa_bulk.Client.search).parameters
+    assert "mode" in inspect.signature(asa_bulk.Client.iter_search).parameters
 
 
 def _changed(**parameters: inspect.Parameter | None) -> Any:
