@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 from ._dryrun import dry_run
 from ._keep import KeptResults
 from ._kept_parts import KeptParts, UnreadablePart, in_input_order
-from ._kinds import CommandKind
+from ._kinds import CommandKind, batch_mode
 from ._parser import (
     EXIT_NOT_SAVED,
     EXIT_NOTHING_SUCCEEDED,
@@ -210,6 +210,7 @@ async def run_command(args: argparse.Namespace, kind: CommandKind) -> int:
                 progress=progress,
                 checkpoint=kept.store,
                 allow_origin_change=args.allow_origin_change,
+                repost_unconfirmed=args.repost_unconfirmed,
                 env_file=args.env_file,
                 **options,
             )
@@ -293,7 +294,12 @@ async def write_results(
                     )
                 )
             positions, items = None, table.frame
-            keeps = kind.keeps_parts and out.schema is not None and snapshot is None
+            keeps = (
+                kind.keeps_parts
+                and out.schema is not None
+                and snapshot is None
+                and batch_mode(args) is False  # a batch run's parts carry batch_id: not kept
+            )
             if keeps and store is not None:
                 parts = KeptParts.open(
                     store,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import pandas as pd
 
+from asa_bulk._batch_mode import with_batch_column
 from asa_bulk._errors import ConfigError
 from asa_bulk._frame import empty_frame
 from asa_bulk._search_frame import empty_search_frame
@@ -64,6 +65,20 @@ class CommandKind(Protocol):
         """For the dry run: (frame, settings) -> the engine's rows of that frame."""
 
 
+def mode_of(args: argparse.Namespace) -> str:
+    """``--mode`` (sync when not given)."""
+    return getattr(args, "mode", None) or "sync"
+
+
+def batch_mode(args: argparse.Namespace) -> bool:
+    return mode_of(args) == "batch"
+
+
+def _with_batch_column(frame: pd.DataFrame, args: argparse.Namespace) -> pd.DataFrame:
+    """A batch run's output has a ``batch_id`` column (before ``raw``)."""
+    return with_batch_column(frame) if batch_mode(args) else frame
+
+
 class ProductsCommand:
     """``asa-bulk products``: one output row per input ASIN or URL."""
 
@@ -82,7 +97,7 @@ class ProductsCommand:
         return 1
 
     def template(self, args: argparse.Namespace) -> pd.DataFrame:
-        return empty_frame(raw=args.raw)
+        return _with_batch_column(empty_frame(raw=args.raw), args)
 
     def stream(
         self,
@@ -93,7 +108,9 @@ class ProductsCommand:
         stop: asyncio.Event,
         chunk_rows: int,
     ) -> ResultStream:
-        return client.iter_products(items, raw=args.raw, stop=stop, chunk_rows=chunk_rows)
+        return client.iter_products(
+            items, raw=args.raw, stop=stop, chunk_rows=chunk_rows, mode=mode_of(args)
+        )
 
     def rows_of(self, args: argparse.Namespace) -> Any:
         return product_rows
@@ -122,7 +139,7 @@ class SearchCommand:
         return int(args.pages)
 
     def template(self, args: argparse.Namespace) -> pd.DataFrame:
-        return empty_search_frame()
+        return _with_batch_column(empty_search_frame(), args)
 
     def stream(
         self,
@@ -140,6 +157,7 @@ class SearchCommand:
             sort_by=args.sort_by,
             stop=stop,
             chunk_rows=chunk_rows,
+            mode=mode_of(args),
         )
 
     def rows_of(self, args: argparse.Namespace) -> Any:
