@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from types import ModuleType
 from typing import Any
 
-from . import ceiling, history_read, memory, overhead, scale, sdk, startup
+from . import batch_mode, ceiling, history_read, memory, overhead, scale, sdk, startup
 from ._common import machine_info, markdown_table
 
 SUITE: dict[str, ModuleType] = {
@@ -31,6 +31,7 @@ SUITE: dict[str, ModuleType] = {
     "startup": startup,
     "scale": scale,
     "history": history_read,
+    "batch": batch_mode,
 }
 
 _SUFFIXES = {"k": 1_000, "m": 1_000_000}

@@ -418,3 +418,13 @@ def test_history_read_rows_are_sane(smoke_output: str) -> None:
     assert _num(filtered["rows"]) == 5 * 100  # 100 ASINs a day, no more, no fewer
     assert _num(filtered["seconds"]) >= 0
     assert _num(filtered["ratio_to_full"]) >= 0
+
+
+def test_batch_mode_rows_are_sane(smoke_output: str) -> None:
+    sync, batch = _tables(smoke_output)["8"]
+    assert (sync["mode"], batch["mode"]) == ("sync", "batch")
+    assert _num(sync["items"]) == _num(batch["items"]) == 40
+    assert _num(sync["key_requests"]) == 40  # one per item
+    assert _num(batch["key_requests"]) < 40  # a POST and a few polls
+    # The batch worker's documented pace (a minute to start) dwarfs 40 sync lookups.
+    assert _num(batch["service_s"]) >= 60 > _num(sync["service_s"])
