@@ -19,6 +19,8 @@ from ._records import Request, ResultRecord, Status
 
 #: The batch ``endpoint`` of each request type.
 BATCH_ENDPOINTS: Final = {"product": "amazon.product", "search": "amazon.search"}
+#: ...and the request type's endpoint name of each batch ``endpoint``.
+REQUEST_ENDPOINTS: Final = {batch: name for name, batch in BATCH_ENDPOINTS.items()}
 
 #: The statuses the error table gives a failed item other than "failed".
 _FINAL_STATUS: Final[dict[Action, Status]] = {

@@ -1,0 +1,86 @@
+"""One posted batch a run waits for: which of its requests the run's rows wait for, and what
+each poll (or webhook delivery) of it says that was not known before."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from ._batch_ledger import BatchEntry
+from ._batch_results import REQUEST_ENDPOINTS, Matcher, missing_record, record_of
+from ._log import get_logger
+from ._policy import Action
+from ._records import Request, ResultRecord
+
+logger = get_logger(__name__)
+
+#: A batch's ``status`` once it is over -> the error of its items without a result, and why.
+ENDED: Final = {
+    "complete": ("batch_item_missing", "the batch completed without a result for it"),
+    "failed": ("batch_failed", "the batch failed"),
+}
+
+#: One result taken from a batch: its request, record, and what the error table says to do.
+Settled = tuple[Request, ResultRecord, Action]
+
+
+@dataclass(eq=False)
+class OpenBatch:
+    """A posted batch this run waits for (until every result of it is stored)."""
+
+    entry: BatchEntry
+    next_poll: float
+    awaited: set[Request] = field(default_factory=set)  # requests this run's rows wait for
+    settled: set[Request] = field(default_factory=set)  # requests whose result is known
+    held: int = 0  # settled records not yet given to the sink (no row asked for them yet)
+    finished: bool = False
+    failed_polls: int = 0
+    pushed: dict[str, Any] | None = None  # a webhook's document, applied at the next turn
+    processed: int = 0
+    matcher: Matcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.matcher = Matcher(REQUEST_ENDPOINTS[self.entry.endpoint], self.entry.requests)
+
+    @property
+    def batch_id(self) -> str:
+        assert self.entry.batch_id is not None  # only posted batches are open
+        return self.entry.batch_id
+
+    @property
+    def size(self) -> int:
+        return len(self.entry.requests)
+
+    def new_results(self, document: dict[str, Any]) -> Iterator[Settled]:
+        """The results of ``document`` not taken before (each is marked settled)."""
+        results = document.get("results")
+        for result in results if isinstance(results, list) else []:
+            request = self.matcher.request_of(result)
+            if request is None:
+                if isinstance(result, dict):
+                    logger.warning("batch %s: a result not for its items ignored", self.batch_id)
+                continue
+            if request in self.settled:
+                continue
+            self.settled.add(request)
+            record, action = record_of(
+                request, result, batch_id=self.batch_id, key_id=self.entry.key_id
+            )
+            yield request, record, action
+        processed = document.get("processed_count")
+        self.processed = processed if isinstance(processed, int) else len(self.settled)
+
+    def without_result(self, error: str, why: str, then: Action) -> Iterator[Settled]:
+        """A record of ``error`` for each request the batch ended without a result for."""
+        for request in self.entry.requests:
+            if request not in self.settled:
+                self.settled.add(request)
+                record = missing_record(
+                    request,
+                    batch_id=self.batch_id,
+                    key_id=self.entry.key_id,
+                    error=error,
+                    message=f"batch {self.batch_id}: {why}",
+                )
+                yield request, record, then
