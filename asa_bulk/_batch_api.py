@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import random
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Final
+from urllib.parse import quote
 
 import aiohttp
 
@@ -41,7 +43,8 @@ class Reply:
     POST created a batch is unknown."""
 
     status: int | None
-    body: dict[str, Any] | None = None
+    #: Not in the repr: a POST's answer holds the webhook's signature secret.
+    body: dict[str, Any] | None = field(default=None, repr=False)
     error: str | None = None
     message: str | None = None
     key_id: str | None = None
@@ -80,6 +83,9 @@ class BatchApi:
         self._timeout = aiohttp.ClientTimeout(total=settings.timeout)
         #: Calls sent, for the run summary's ``requests_sent``.
         self.sent = 0
+        #: Called each time a call gives its key's slot back (the sync retries may be waiting
+        #: for one: their runner is woken by its own requests only).
+        self.on_release: Callable[[], None] = lambda: None
 
     async def create(
         self, endpoint: str, items: list[dict[str, str]], webhook_url: str | None
@@ -93,7 +99,8 @@ class BatchApi:
 
     async def get(self, batch_id: str) -> Reply:
         """``GET /batch/{id}``: the batch's document (with ``results``)."""
-        return await self._call("GET", f"{BATCH_PATH}/{batch_id}", retry_lost=True)
+        path = f"{BATCH_PATH}/{quote(batch_id, safe='')}"  # an id is the service's text
+        return await self._call("GET", path, retry_lost=True)
 
     async def recent(self, limit: int = 100) -> Reply:
         """``GET /batch?limit=N``: the recent batches (an SDK-only route; may not exist)."""
@@ -113,6 +120,7 @@ class BatchApi:
             slot = await self._key()
             reply, retry_after = await self._send(slot, method, path, params, json)
             self._pool.end(slot)
+            self.on_release()
             if reply.ok:
                 self._pool.observe_limits(slot, None, None, self._clock.now())
                 return reply

@@ -6,7 +6,7 @@ done in the ledger only once it is over and every one of its results is stored, 
 crash in between leaves it open for the next run to poll again.
 
 Budget: every item of an open batch is counted as billed (``Budget.reserved``) until its
-result reaches the sink.
+result is known; then it is billed (``Budget.spent``) or not.
 """
 
 from __future__ import annotations
@@ -46,6 +46,9 @@ class BatchBook:
         self._store = store  # a record no row of this run asked for
         self._webhook = webhook
         self._on_pushed = on_pushed
+        #: Set when a record could not be stored: no batch is marked done from then on (the
+        #: next run polls it again rather than buy what this one failed to keep).
+        self.writes_failed = False
         self.open: list[OpenBatch] = []
         self._owner: dict[Request, OpenBatch] = {}
         self._early: dict[Request, tuple[OpenBatch, ResultRecord, Action]] = {}
@@ -69,13 +72,7 @@ class BatchBook:
     def take(self, request: Request) -> bool:
         """A request a row wants: answered now (its result came early) or awaited in its open
         batch (True), or not in any (False: it is to be posted)."""
-        early = self._early.pop(request, None)
-        if early is not None:
-            batch, record, action = early
-            batch.held -= 1
-            self._budget.reserved -= request.credits
-            self._deliver(record, action)
-            self.close_finished()
+        if self.answer_early(request):
             return True
         owner = self._owner.get(request)
         if owner is not None and request not in owner.settled:
@@ -86,8 +83,10 @@ class BatchBook:
     def settle(self, batch: OpenBatch, settled: Settled) -> None:
         """A result of ``batch``: to its row now, or kept until a row asks for it."""
         request, record, action = settled
+        self._budget.reserved -= request.credits
+        if record.billed:  # by the service, whoever reads it
+            self._budget.spent += request.credits
         if request in batch.awaited:
-            self._budget.reserved -= request.credits
             self._deliver(record, action)
         else:
             self._early[request] = (batch, record, action)
@@ -105,35 +104,56 @@ class BatchBook:
     def close_finished(self) -> None:
         """Mark done (in the ledger) the finished batches whose every result is stored."""
         for batch in [b for b in self.open if b.finished and b.held == 0]:
-            self._ledger.close(batch.entry, "done")
-            self.open.remove(batch)
-            for request in batch.entry.requests:
-                if self._owner.get(request) is batch:
-                    del self._owner[request]
-            if self._webhook is not None:
+            if not (batch.keep_open or self.writes_failed):
+                self._ledger.close(batch.entry, "done")
+            self.drop(batch)
+
+    def drop(self, batch: OpenBatch) -> list[Request]:
+        """Stop waiting on ``batch`` (its ledger entry is left as it is); the requests rows
+        still wait for and it has not answered."""
+        self.open.remove(batch)
+        for request in batch.entry.requests:
+            if self._owner.get(request) is batch:
+                del self._owner[request]
+        if self._webhook is not None:
+            self._webhook.forget(batch.batch_id)
+        return sorted(batch.awaited - batch.settled, key=lambda r: r.ident)
+
+    def release_unneeded(self) -> None:
+        """Stop polling the batches no row of this run waits on any more (an earlier run's,
+        say): they stay open in the ledger for a run that wants them."""
+        for batch in [b for b in self.open if not b.finished and not b.awaited - b.settled]:
+            logger.info("batch %s left for a later run: no row here needs it", batch.batch_id)
+            self.drop(batch)
+
+    def forget_all(self) -> None:
+        """The run is over: the receiver stops accepting deliveries for its batches (the
+        service retries them later, when another run may wait for them)."""
+        if self._webhook is not None:
+            for batch in self.open:
                 self._webhook.forget(batch.batch_id)
 
     def flush_early(self) -> None:
-        """Store the results no row asked for (paid for all the same): a later run finds them."""
+        """Store the results no row asked for that are worth keeping (final ones, billed
+        ones): a later run finds them. Others (a failure) could only overwrite a result an
+        earlier run stored."""
         early, self._early = self._early, {}
         for batch, record, _ in early.values():
-            self._store_early(batch, record)
+            batch.held -= 1
+            if record.final:
+                self._store(record)
         self.close_finished()
 
     def answer_early(self, request: Request) -> bool:
-        """Store ``request``'s early result, if it has one (a stopping run's rows)."""
+        """Give ``request``'s row its early result, if it has one."""
         early = self._early.pop(request, None)
         if early is None:
             return False
-        self._store_early(early[0], early[1])
-        return True
-
-    def _store_early(self, batch: OpenBatch, record: ResultRecord) -> None:
+        batch, record, action = early
         batch.held -= 1
-        self._budget.reserved -= record.request.credits
-        if record.billed:  # by the service, for this run or another: the budget counts it
-            self._budget.spent += record.request.credits
-        self._store(record)
+        self._deliver(record, action)
+        self.close_finished()
+        return True
 
     def batch_of(self, request: Request) -> str | None:
         """The id of the open batch holding ``request``."""

@@ -38,6 +38,10 @@ class OpenBatch:
     failed_polls: int = 0
     pushed: dict[str, Any] | None = None  # a webhook's document, applied at the next turn
     processed: int = 0
+    billed_seen: int = 0  # results taken that the service billed
+    not_found_polls: int = 0
+    #: Over, but its entry stays open in the ledger (the service did not answer for it).
+    keep_open: bool = False
     matcher: Matcher = field(init=False)
 
     def __post_init__(self) -> None:
@@ -67,12 +71,28 @@ class OpenBatch:
             record, action = record_of(
                 request, result, batch_id=self.batch_id, key_id=self.entry.key_id
             )
+            self.billed_seen += record.billed
             yield request, record, action
         processed = document.get("processed_count")
         self.processed = processed if isinstance(processed, int) else len(self.settled)
 
-    def without_result(self, error: str, why: str, then: Action) -> Iterator[Settled]:
-        """A record of ``error`` for each request the batch ended without a result for."""
+    def unaccounted(self, document: dict[str, Any]) -> int:
+        """How many billed results the batch reports beyond those taken: results it did not
+        return, or returned for an ``input`` that matched none of its items."""
+        success, credits = document.get("success_count"), document.get("credits_charged")
+        per_item = self.entry.requests[0].credits if self.entry.requests else 5
+        missing = 0
+        if isinstance(success, int) and not isinstance(success, bool):
+            missing = success - self.billed_seen
+        if isinstance(credits, int | float) and not isinstance(credits, bool):
+            missing = max(missing, -(-int(credits) // per_item) - self.billed_seen)
+        return max(0, missing)
+
+    def without_result(
+        self, error: str, why: str, then: Action, *, skipped: bool = False
+    ) -> Iterator[Settled]:
+        """A record of ``error`` (``failed``, or ``skipped``) for each request the batch
+        ended without a result for."""
         for request in self.entry.requests:
             if request not in self.settled:
                 self.settled.add(request)
@@ -82,5 +102,6 @@ class OpenBatch:
                     key_id=self.entry.key_id,
                     error=error,
                     message=f"batch {self.batch_id}: {why}",
+                    skipped=skipped,
                 )
                 yield request, record, then

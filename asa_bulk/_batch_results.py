@@ -56,21 +56,37 @@ def match_key(endpoint: str, item: object) -> tuple[str, ...] | None:
 
 
 class Matcher:
-    """Finds the request a result belongs to among one batch's requests."""
+    """Finds the request a result belongs to among one batch's requests.
+
+    First by the whole item; then, since the service may echo an ``input`` with defaults it
+    filled in (a language, a country) or dropped, by the ASIN or query and marketplace (and
+    a search's page) alone, when exactly one request of the batch has them.
+    """
 
     def __init__(self, endpoint: str, requests: Iterable[Request]) -> None:
         self._endpoint = endpoint
         self._by_key: dict[tuple[str, ...], Request] = {}
+        self._by_core: dict[tuple[str, ...], Request | None] = {}
         for request in requests:
             key = match_key(endpoint, item_of(request))
             if key is not None:
                 self._by_key[key] = request
+                core = _core(endpoint, key)
+                # None marks a core that two requests share: it cannot tell them apart.
+                self._by_core[core] = None if core in self._by_core else request
 
     def request_of(self, result: object) -> Request | None:
         if not isinstance(result, dict):
             return None
         key = match_key(self._endpoint, result.get("input"))
-        return None if key is None else self._by_key.get(key)
+        if key is None:
+            return None
+        return self._by_key.get(key) or self._by_core.get(_core(self._endpoint, key))
+
+
+def _core(endpoint: str, key: tuple[str, ...]) -> tuple[str, ...]:
+    """ASIN and marketplace of a product's key; query, marketplace and page of a search's."""
+    return key[:2] if endpoint == "product" else (key[0], key[1], key[3])
 
 
 def record_of(
@@ -132,12 +148,18 @@ def _error_of(error: object) -> tuple[str | None, str | None]:
 
 
 def missing_record(
-    request: Request, *, batch_id: str, key_id: str | None, error: str, message: str
+    request: Request,
+    *,
+    batch_id: str,
+    key_id: str | None,
+    error: str,
+    message: str,
+    skipped: bool = False,
 ) -> ResultRecord:
-    """The record of an item the batch ended without a result for (worth another try)."""
+    """The record of an item a batch ended without a result for."""
     return ResultRecord(
         request=request,
-        status="failed",
+        status="skipped" if skipped else "failed",
         error=error,
         error_message=message,
         attempts=1,

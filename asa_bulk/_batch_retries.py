@@ -53,6 +53,10 @@ class SyncRetries:
     def counters(self) -> RunCounters:
         return self._runner.counters
 
+    def wake(self) -> None:
+        """A key's slot was given back: the runner may have been waiting for one."""
+        self._runner.wake()
+
     def offer(self, record: ResultRecord) -> bool:
         """Send ``record``'s request again; False once :meth:`finish` has begun."""
         if self._closed:

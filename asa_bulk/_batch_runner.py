@@ -5,19 +5,22 @@ It takes the sync :class:`~asa_bulk._runner.Runner`'s place in a stream (same ``
 unique request, duplicates fanned out, invalid rows never sent, results checkpointed as they
 arrive, rows in input order. What it adds:
 
-- Requests are grouped into batches of at most ``batch_size``. Each batch is written to the
-  checkpoint's ledger before it is posted and gets its id the moment the POST answers; POSTs
-  go one at a time, so a crash leaves at most one batch whose answer was lost.
-- A resumed run polls the batches the ledger holds instead of posting their items again; a
-  POST whose answer was lost is reconciled (``_batch_reconcile``) before anything is posted.
-- Polls every ``batch_poll_seconds`` (a webhook delivery ends the wait early), with a backoff
-  on failed polls; results are taken as soon as a poll shows them (progress moves item by
-  item where the service reports partial results). After ``batch_deadline`` seconds the run
-  stops: rows still waiting are ``skipped`` (``batch_deadline``), and their batches stay in the
-  ledger for the next run to poll.
-- Items that failed inside a batch with an error the table retries are sent again as sync
-  requests (``_batch_retries``); never an item that succeeded.
-- The budget counts every item of a batch as billed from its POST until its result is in.
+- Requests are grouped into batches of at most ``batch_size``; a smaller one goes only when
+  the input is done, or the reader's window is full and no batch is running to free it (each
+  batch pays the service's start-up of about a minute). Each is written to the checkpoint's
+  ledger before it is posted and gets its id the moment the POST answers (``_batch_post``);
+  POSTs go one at a time, so a crash leaves at most one batch whose answer was lost.
+- A resumed run polls the batches the ledger holds that its rows need, instead of posting
+  their items again; a POST whose answer was lost is reconciled first (``_batch_reconcile``).
+- Polls every ``batch_poll_seconds`` (a webhook delivery ends the wait early), backing off on
+  failed polls; results are taken as soon as a poll shows them. After ``batch_deadline``
+  seconds the run stops: rows still waiting are ``skipped`` (``batch_deadline``), and their
+  batches stay in the ledger for the next run to poll. POSTs that keep failing stop the run
+  (``service_unreachable``) instead of trying until the deadline.
+- Items that failed inside a batch with an error the table retries, and the items of a batch
+  the service refused, are sent again as sync requests (``_batch_retries``); never an item
+  that succeeded, nor one that may have been billed.
+- The budget counts every item of a batch as billed from its POST until its result is known.
 
 Which rows wait on which batch, and the results that come before their rows are read, are
 kept in a :class:`~asa_bulk._batch_book.BatchBook`.
@@ -35,8 +38,7 @@ from ._batch_api import BatchApi, BatchHalt, Reply
 from ._batch_book import BatchBook
 from ._batch_ledger import BatchEntry, BatchLedger
 from ._batch_open import ENDED, OpenBatch
-from ._batch_post import Posted, Poster
-from ._batch_reconcile import Found, Reconciler
+from ._batch_post import Posted, Poster, Posting
 from ._batch_results import BATCH_ENDPOINTS, RETRYABLE
 from ._batch_retries import SyncRetries, merge_counters
 from ._clock import Clock
@@ -51,8 +53,12 @@ if TYPE_CHECKING:
 
 logger = get_logger(__name__)
 
-#: Longest wait between polls of a batch whose polls keep failing.
-MAX_POLL_BACKOFF: Final = 600.0
+#: Longest wait between polls of a batch whose polls keep failing, or between failed POSTs.
+MAX_BACKOFF: Final = 600.0
+#: POSTs in a row without a batch to show for them (lost, throttled) before the run stops.
+MAX_FAILED_POSTS: Final = 5
+#: Polls in a row answered 404 before a batch is taken as unknown to the service.
+NOT_FOUND_POLLS: Final = 3
 
 BATCH_STOP_MESSAGES: Final = {
     "batch_deadline": "batch_deadline passed before this item's batch finished",
@@ -97,26 +103,22 @@ class BatchRunner:
         self._options = options
         self._endpoint = endpoint
         self._on_batches = on_batches or (lambda processed, total, running: None)
-        self._reconciler = Reconciler(
-            api=api,
-            ledger=ledger,
-            endpoint=endpoint,
-            timeout=timeout,
-            repost_unconfirmed=options.repost_unconfirmed,
-        )
         self._poster = Poster(
             api=api,
             ledger=ledger,
-            reconciler=self._reconciler,
             clock=clock,
             poll_seconds=options.poll_seconds,
+            timeout=timeout,
             webhook_url=options.webhook.url if options.webhook is not None else None,
+            repost_unconfirmed=options.repost_unconfirmed,
         )
         self.counters = RunCounters()
         self.stop_reason: str | None = None
         self.stop_message: str | None = None
         self._skip_rest = True
         self._pending: list[Request] = []
+        self._next_post = 0.0  # no POST before this time (after failed ones)
+        self._failed_posts = 0
         self._wake = asyncio.Event()
         self._book = BatchBook(
             ledger=ledger,
@@ -133,9 +135,11 @@ class BatchRunner:
                 sync,
                 sink,
                 on_record=self._wake.set,
-                on_write_error=lambda why: self._halt("checkpoint_failed", why),
+                on_write_error=self._write_failed,
             )
         )
+        if self._retries is not None:
+            api.on_release = self._retries.wake
 
     # -- the stream's side -------------------------------------------------------------------
 
@@ -175,15 +179,19 @@ class BatchRunner:
             except BatchHalt as halt:
                 self._halt(halt.reason)
             except CheckpointWriteError as exc:
-                self._halt("checkpoint_failed", str(exc))
+                self._write_failed(str(exc))
             if self.stop_reason is not None:
                 self._skip_waiting()
                 if self._retries is not None:
                     self._retries.stop(self.stop_reason, self.stop_message)
                 if self._skip_rest:
                     await self._skip_the_rest(source)
-            self._book.flush_early()
+            try:
+                self._book.flush_early()
+            except CheckpointWriteError as exc:
+                self._write_failed(str(exc))
         finally:
+            self._book.forget_all()
             if self._retries is not None:
                 try:
                     await self._retries.finish()
@@ -202,6 +210,9 @@ class BatchRunner:
         source_done = False
         while not self._stopped():
             self._wake.clear()
+            if self._clock.now() >= deadline:
+                self._halt_at_deadline()
+                return
             paused = False
             while not source_done and len(self._pending) < size:
                 try:
@@ -214,23 +225,38 @@ class BatchRunner:
                     break
                 if not self._book.take(request):
                     self._pending.append(request)
-            if self._pending and (len(self._pending) >= size or paused or source_done):
-                if await self._post_next():
-                    continue
-                if self._stopped():
-                    return
+            if source_done:
+                self._book.flush_early()
+                self._book.release_unneeded()
+            if self._should_post(paused, source_done) and await self._post_next():
+                continue
+            if self._stopped():
+                return
             await self._poll_due()
             if self._stopped():
                 return
-            if source_done:
-                self._book.flush_early()
-                if not self._book.open and not self._pending:
-                    return
-            if self._clock.now() >= deadline:
-                self._halt_at_deadline()
+            if source_done and not self._book.open and not self._pending:
                 return
-            polls = [b.next_poll for b in self._book.open if not b.finished]
-            await self._wait(min([*polls, deadline]))
+            if self._should_post(paused, source_done):
+                continue  # a batch ended: credits or the reader's window came free
+            wake_at = [b.next_poll for b in self._book.open if not b.finished]
+            if self._pending and self._next_post > self._clock.now():
+                wake_at.append(self._next_post)  # a POST that failed is tried again then
+            await self._wait(min([*wake_at, deadline]))
+
+    def _should_post(self, paused: bool, source_done: bool) -> bool:
+        """Whether to post (or find the budget spent) now: a full batch is pending, or the
+        last one, or one is the only way to free the reader's window (no batch is running
+        that would); not while a failed POST backs off, nor while the budget waits for a
+        running batch's results."""
+        if not self._pending or self._clock.now() < self._next_post:
+            return False
+        running = any(not b.finished for b in self._book.open)
+        full = len(self._pending) >= self._options.size
+        if not (full or source_done or (paused and not running)):
+            return False
+        room = self._room()
+        return room is None or room > 0 or not running
 
     async def _wait(self, until: float) -> None:
         delay = until - self._clock.now()
@@ -257,13 +283,15 @@ class BatchRunner:
         return max(0, left // self._pending[0].credits)
 
     async def _post_next(self) -> bool:
-        """Post the next batch of the pending requests; False when none could go (the budget
-        holds them until results come in, or the run stopped)."""
+        """Post the next batch of the pending requests. True: look at the source again at
+        once (a batch went, or may go again now); False: wait (the budget holds the pending
+        requests until results come in, a POST failed, or the run stopped)."""
         room = self._room()
         count = min(self._options.size, len(self._pending), room if room is not None else 1000)
         if count <= 0:
-            if not self._book.open and not (self._retries is not None and self._retries.busy):
-                self._halt("budget_exhausted")
+            running = any(not b.finished for b in self._book.open)
+            if not running and not (self._retries is not None and self._retries.busy):
+                self._halt("budget_exhausted")  # nothing in flight will give credits back
             return False
         take = self._pending[:count]
         credits = sum(request.credits for request in take)
@@ -273,20 +301,33 @@ class BatchRunner:
         except (BatchHalt, CheckpointWriteError):
             self._budget.reserved -= credits  # nothing was created
             raise
+        return self._posted(posting, take, credits)
+
+    def _posted(self, posting: Posting, take: list[Request], credits: int) -> bool:
         outcome = posting.outcome
-        if outcome is Posted.ABSENT:
-            self._budget.reserved -= credits
-            return True  # still pending: posted again next
         if outcome is Posted.UNCONFIRMED:
             self._halt("batch_unconfirmed", posting.message)
             return False  # still pending, to be skipped; the batch may exist: still reserved
-        self._pending = self._pending[count:]
         if outcome is Posted.POSTED:
+            self._failed_posts = 0
+            self._pending = self._pending[len(take) :]
             self._adopt(posting.entry, take, first_poll=posting.first_poll)
             if posting.write_error is not None:
-                self.request_stop("checkpoint_failed", posting.write_error)
+                self._write_failed(posting.write_error)
             return True
-        self._budget.reserved -= credits  # refused: nothing was created
+        self._budget.reserved -= credits
+        if outcome is Posted.REPOSTED:
+            self._budget.spent += credits  # the batch may exist and bill them: counted so
+        if outcome is Posted.REFUSED:
+            self._refused(posting, take)
+            return True
+        return self._post_failed(posting)  # ABSENT, REPOSTED, LATER: still pending
+
+    def _refused(self, posting: Posting, take: list[Request]) -> None:
+        """The service refused the batch (a 400, say): the same body would be refused again.
+        Its items go as sync requests, which give each its own answer (an ``invalid`` row for
+        the one item the service rejects); without sync retries they are ``failed``."""
+        self._pending = self._pending[len(take) :]
         reply = posting.reply
         for request in take:
             record = ResultRecord(
@@ -297,37 +338,55 @@ class BatchRunner:
                 http_status=reply.status if reply else None,
                 fetched_at=datetime.now(timezone.utc),
             )
-            self._deliver(record, Action.GIVE_UP)
-        return True
+            self._deliver(record, Action.RETRY)
+
+    def _post_failed(self, posting: Posting) -> bool:
+        """A POST that created nothing: try again after a backoff, a few times at most."""
+        self._failed_posts += 1
+        if self._failed_posts >= MAX_FAILED_POSTS:
+            answer = posting.message or "its answer was lost"
+            self._halt(
+                "service_unreachable",
+                f"the last {self._failed_posts} batch POSTs created no batch (last: {answer}); "
+                "check base_url and the service's status, then run again",
+            )
+            return False
+        wait = min(MAX_BACKOFF, self._options.poll_seconds * 2.0 ** (self._failed_posts - 1))
+        self._next_post = self._clock.now() + wait
+        return False
 
     def _adopt(self, entry: BatchEntry, awaited: list[Request], *, first_poll: float) -> None:
         self._book.adopt(entry, awaited, next_poll=self._clock.now() + first_poll)
 
     async def _resume(self) -> None:
-        """Adopt the batches an earlier run left open; reconcile those whose POST was lost."""
+        """Adopt the batches an earlier run left open; reconcile those whose POST was lost.
+        (Those no row of this run needs are let go once the input is read.)"""
         wanted = BATCH_ENDPOINTS[self._endpoint]
         for entry in self._ledger.open_entries():
             if entry.endpoint != wanted:
                 continue  # another endpoint's batches: its own calls resume them
+            credits = sum(request.credits for request in entry.requests)
             if entry.state == "posting":
-                verdict = await self._reconciler.reconcile(
-                    entry, "the run that posted it ended first"
-                )
-                if verdict.found is Found.UNCONFIRMED:
-                    self._halt("batch_unconfirmed", verdict.message)
+                why = "the run that posted it ended first"
+                posting = await self._poster.settle_lost(entry, why, live=False)
+                if posting.outcome is Posted.UNCONFIRMED:
+                    self._halt("batch_unconfirmed", posting.message)
                     return
-                if verdict.found is Found.ABSENT:
+                if posting.outcome is Posted.REPOSTED:
+                    self._budget.spent += credits  # it may exist and bill them
+                if posting.outcome is not Posted.POSTED:
                     continue  # its items are posted as usual
-            self._budget.reserved += sum(request.credits for request in entry.requests)
+            self._budget.reserved += credits
             self._adopt(entry, [], first_poll=0.0)
             logger.info("resuming batch %s (%d items)", entry.batch_id, len(entry.requests))
 
     # -- polling -----------------------------------------------------------------------------
 
     async def _poll_due(self) -> None:
+        """Poll the batches due, or take their webhook deliveries."""
         for batch in list(self._book.open):
             if self._stopped():
-                return
+                break
             if batch.finished:
                 continue
             if batch.pushed is not None:
@@ -339,42 +398,75 @@ class BatchRunner:
 
     def _polled(self, batch: OpenBatch, reply: Reply) -> None:
         if reply.ok and reply.body is not None:
-            batch.failed_polls = 0
+            batch.failed_polls = batch.not_found_polls = 0
             self._apply(batch, reply.body)
             return
-        if reply.status == 404 and reply.error == "not_found":
-            # Its items are not sent again on the keys: the service may be running it still.
-            gone = batch.without_result(
-                "batch_not_found", "the service no longer knows it", Action.GIVE_UP
-            )
-            self._book.end(batch, "not_found", gone)
+        not_found = reply.status == 404 and reply.error == "not_found"
+        batch.not_found_polls = batch.not_found_polls + 1 if not_found else 0
+        if batch.not_found_polls >= NOT_FOUND_POLLS:
+            self._unknown_batch(batch)
             return
         batch.failed_polls += 1
-        wait = min(MAX_POLL_BACKOFF, self._options.poll_seconds * 2.0**batch.failed_polls)
+        wait = min(MAX_BACKOFF, self._options.poll_seconds * 2.0**batch.failed_polls)
         logger.warning(
             "polling batch %s failed (%s): again in %.0f s", batch.batch_id, reply.describe(), wait
         )
         batch.next_poll = self._clock.now() + wait
 
+    def _unknown_batch(self, batch: OpenBatch) -> None:
+        """The service keeps answering 404 for a batch it created. It may still run it, so
+        its items are not sent again on their own: their rows are ``skipped`` and the batch
+        stays in the ledger; ``repost_unconfirmed`` posts them again instead."""
+        if self._options.repost_unconfirmed:
+            logger.warning(
+                "batch %s is unknown to the service: posting its items again as "
+                "repost_unconfirmed allows",
+                batch.batch_id,
+            )
+            self._ledger.close(batch.entry, "not_posted")
+            unsettled = sum(r.credits for r in batch.entry.requests if r not in batch.settled)
+            self._budget.reserved -= unsettled
+            self._budget.spent += unsettled  # it may exist and bill them: counted so
+            self._pending = self._book.drop(batch) + self._pending
+            return
+        why = (
+            "the service answers 404 for it; it is kept in the checkpoint (a re-run polls it "
+            "again), and repost_unconfirmed=True (--repost-unconfirmed) posts its items again, "
+            "which may bill them twice"
+        )
+        batch.keep_open = True
+        gone = batch.without_result("batch_not_found", why, Action.GIVE_UP, skipped=True)
+        self._book.end(batch, "not_found", gone)
+
     def _apply(self, batch: OpenBatch, document: dict[str, Any]) -> None:
         """Take every new result of ``document``; end the batch when it is over."""
         for settled in batch.new_results(document):
+            if settled[2] is Action.STOP:  # an item hit the workspace's empty credit balance
+                self._halt(settled[1].error or "insufficient_credits")
             self._book.settle(batch, settled)
         status = document.get("status")
-        if isinstance(status, str) and status in ENDED:
-            error, why = ENDED[status]
-            # Retried, as the error table does for a 5xx: nothing of them was billed.
-            self._book.end(batch, status, batch.without_result(error, why, Action.RETRY))
-        else:
+        if not (isinstance(status, str) and status in ENDED):
             batch.next_poll = self._clock.now() + self._options.poll_seconds
+            return
+        error, why = ENDED[status]
+        then = Action.RETRY  # as the error table does for a 5xx: none of them was billed
+        extra = batch.unaccounted(document)
+        if extra:
+            # ...unless the batch says it billed results it did not give: those may be among
+            # these, so none is bought again without the user's say.
+            error, then = "batch_result_unmatched", Action.GIVE_UP
+            why = (
+                f"the batch reports {extra} billed result(s) that match none of its items "
+                "(not sent again: a re-run posts them, and may pay twice for those)"
+            )
+        self._book.end(batch, status, batch.without_result(error, why, then))
 
     # -- results to the sink -----------------------------------------------------------------
 
     def _deliver(self, record: ResultRecord, action: Action) -> None:
-        """A batch's record for a row of this run (counted here: a result an earlier run
-        stored already, and this run only polled again, is not this run's spending)."""
+        """A batch's record for a row of this run (the summary counts it; the budget counted
+        it when the batch gave it)."""
         if record.billed:
-            self._budget.spent += record.request.credits
             self.counters.billed += 1
             self.counters.credits += record.request.credits
         if record.latency_ms is not None:
@@ -397,7 +489,13 @@ class BatchRunner:
         try:
             self._sink(record)
         except CheckpointWriteError as exc:
-            self.request_stop("checkpoint_failed", str(exc))
+            self._write_failed(str(exc))
+
+    def _write_failed(self, why: str) -> None:
+        """A record (or the ledger) could not be written: stop buying, and mark no batch done
+        (a later run polls them again instead of buying what this one could not keep)."""
+        self._book.writes_failed = True
+        self.request_stop("checkpoint_failed", why)
 
     # -- stopping ----------------------------------------------------------------------------
 

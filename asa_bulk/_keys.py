@@ -237,6 +237,8 @@ class Redactor:
 
     # Anything that looks like a full key, known or not: the prefix plus a long token.
     _KEY_SHAPE = re.compile(r"asa_(?:live|test)_[A-Za-z0-9_\-]{13,}")
+    # A batch's webhook signature secret (returned once, kept in the checkpoint only).
+    _SECRET_SHAPE = re.compile(r"whsec_[A-Za-z0-9_\-]+")
 
     def __init__(self, keys: Iterable[ApiKey] = ()) -> None:
         self._secrets = {key.secret: key.key_id for key in keys}
@@ -249,7 +251,8 @@ class Redactor:
         for secret, key_id in self._secrets.items():
             if secret in text:
                 text = text.replace(secret, _masked(key_id))
-        return self._KEY_SHAPE.sub(lambda m: _masked(key_id_of(m.group(0))), text)
+        text = self._KEY_SHAPE.sub(lambda m: _masked(key_id_of(m.group(0))), text)
+        return self._SECRET_SHAPE.sub("whsec_…", text) if "whsec_" in text else text
 
 
 def _masked(key_id: str) -> str:

@@ -11,6 +11,7 @@ import contextlib
 import itertools
 import logging
 import sqlite3
+import warnings
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,10 @@ async def sandbox_factory() -> AsyncIterator[Callable[..., Any]]:
                 "batch_start_delay": 0.0,
                 "batch_item_seconds": 0.0,
                 "plan": "pro",
+                # The client's clock is a FakeClock, the sandbox's rate limits are on the real
+                # one: limits far above what the fake time lets the client send.
+                "rps": 1e6,
+                "burst_rps": 1e6,
                 "today": EPOCH,
             }
             settings.update(overrides)
@@ -515,7 +520,7 @@ async def test_failed_polls_back_off_and_the_batch_is_still_collected(
     assert gaps[:3] == [60, 120, 240]  # 30 s doubled after each failed poll
 
 
-async def test_a_batch_the_service_no_longer_knows_fails_its_rows_without_resending(
+async def test_a_batch_the_service_no_longer_knows_is_kept_and_not_resent_unless_allowed(
     sandbox_factory: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cp = tmp_path / "cp.sqlite"
@@ -532,7 +537,211 @@ async def test_a_batch_the_service_no_longer_knows_fails_its_rows_without_resend
     monkeypatch.undo()
     other = await sandbox_factory()  # a service that has never seen that batch
     df = await fetch(other, asins(3), cp, allow_origin_change=True)
-    assert (df["status"] == "failed").all()
+    assert (df["status"] == "skipped").all()  # it may be running still: not bought again
     assert (df["error"] == "batch_not_found").all()
+    assert "repost_unconfirmed" in str(df["error_message"].iloc[0])
     assert other.stats.batches_created == 0
-    assert set(other.stats.status_counts) == {404}  # the poll only: no item sent again
+    assert set(other.stats.status_counts) == {404}  # 3 polls, 404 each: no item sent
+    assert other.stats.status_counts[404] == 3
+    assert ledger_rows(cp)[0][0] == "posted"  # kept for the next run
+    df = await fetch(other, asins(3), cp, allow_origin_change=True, repost_unconfirmed=True)
+    assert (df["status"] == "ok").all()
+    assert other.stats.batches_created == 1
+    assert [row[0] for row in ledger_rows(cp)] == ["not_posted", "done"]
+
+
+@pytest.mark.parametrize("retry", ["sync", "none"])
+async def test_a_refused_post_sends_its_items_as_sync_requests_or_fails_them(
+    sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, retry: str
+) -> None:
+    from asa_bulk._batch_api import Reply
+
+    async def refuse(self: BatchApi, *args: Any) -> Reply:
+        return Reply(400, error="invalid_params", message="items[3]: bad domain")
+
+    monkeypatch.setattr(BatchApi, "create", refuse)
+    df = await fetch(sb, asins(4), tmp_path / "cp.sqlite", batch_retry=retry)
+    assert ledger_rows(tmp_path / "cp.sqlite")[0][0] == "not_posted"
+    assert sb.stats.batches_created == 0
+    if retry == "sync":  # each item gets its own answer, as in sync mode
+        assert (df["status"] == "ok").all()
+        assert sb.stats.status_counts == {200: 4}
+        return
+    assert (df["status"] == "failed").all()
+    assert (df["error"] == "invalid_params").all()
+    assert "refused: HTTP 400 invalid_params: items[3]" in str(df["error_message"].iloc[0])
+    assert sb.stats.requests == 0
+
+
+async def test_a_workspace_out_of_credits_stops_posting_and_skips_the_rest(
+    sb: Sandbox, tmp_path: Path
+) -> None:
+    sb.set_credits(5 * 3)  # three products' worth
+    with pytest.warns(asa_bulk.RunStoppedWarning, match="insufficient_credits"):
+        df = await fetch(sb, asins(8), tmp_path / "cp.sqlite", batch_size=4)
+    assert df["status"].tolist() == ["ok"] * 3 + ["skipped"] * 5
+    assert (df["error"].iloc[3:] == "insufficient_credits").all()
+    assert sb.stats.credits_used == 15
+    assert set(sb.stats.status_counts) == {200, 201}  # nothing retried on the keys
+
+
+# -- what the service may answer that the docs do not promise -----------------------------------
+
+
+async def test_results_echoing_filled_in_defaults_still_match_their_items(
+    sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asa_bulk.sandbox._batches import BatchStore
+
+    process = BatchStore._process
+
+    def echo_defaults(self: BatchStore, endpoint: str, item: dict[str, Any]) -> dict[str, Any]:
+        out = process(self, endpoint, item)
+        out["input"] = {**item, "language": "en_US", "query": item["query"].lower()}
+        return out
+
+    monkeypatch.setattr(BatchStore, "_process", echo_defaults)
+    df = await fetch(sb, asins(10), tmp_path / "cp.sqlite")
+    assert (df["status"] == "ok").all()
+    assert (df["attempts"] == 1).all()  # none thought missing and bought again
+    assert not billed_twice(sb)
+
+
+async def test_billed_results_the_batch_did_not_return_are_never_bought_again(
+    sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asa_bulk.sandbox._batches import Batch
+
+    document = Batch.document
+
+    def truncated(self: Batch, *, with_results: bool = True) -> dict[str, Any]:
+        doc = document(self, with_results=with_results)
+        if "results" in doc:
+            doc["results"] = doc["results"][:3]  # a page of them, say
+        return doc
+
+    monkeypatch.setattr(Batch, "document", truncated)
+    df = await fetch(sb, asins(10), tmp_path / "cp.sqlite")
+    assert (df["status"] == "ok").sum() == 3
+    missing = df[df["status"] != "ok"]
+    assert (missing["status"] == "failed").all()
+    assert (missing["error"] == "batch_result_unmatched").all()
+    assert "may pay twice" in str(missing["error_message"].iloc[0])
+    assert sb.stats.credits_used == 50  # the batch's own, once
+    assert set(sb.stats.status_counts) == {200, 201}
+
+
+@pytest.mark.parametrize("shape", ["batch_id", "data"])
+async def test_a_post_answer_without_a_readable_id_is_reconciled_not_taken_as_refused(
+    sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shape: str
+) -> None:
+    from asa_bulk._batch_api import Reply
+
+    send = BatchApi._send
+
+    async def renamed(self: BatchApi, slot: Any, method: str, *a: Any) -> Any:
+        reply, retry_after = await send(self, slot, method, *a)
+        if method == "POST" and reply.body:
+            body = dict(reply.body)
+            batch_id = body.pop("id")
+            body.update({"batch_id": 7} if shape == "batch_id" else {"data": {"uuid": batch_id}})
+            reply = Reply(reply.status, body, key_id=reply.key_id)
+        return reply, retry_after
+
+    monkeypatch.setattr(BatchApi, "_send", renamed)
+    df = await fetch(sb, asins(5), tmp_path / "cp.sqlite")
+    assert sb.stats.batches_created == 1
+    assert not billed_twice(sb)
+    if shape == "data":  # no id anywhere: found by reconciling, then polled
+        assert (df["status"] == "ok").all()
+
+
+async def test_listed_batches_without_times_or_sizes_cannot_prove_a_post_created_nothing(
+    sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asa_bulk._batch_api import Reply
+
+    send = BatchApi._send
+    lost: list[int] = []
+
+    async def lossy(self: BatchApi, slot: Any, method: str, path: str, params: Any, *a: Any) -> Any:
+        reply, retry_after = await send(self, slot, method, path, params, *a)
+        if method == "POST" and not lost:
+            lost.append(1)
+            return Reply(None, error="timeout", message="no answer", lost=True), None
+        if method == "GET" and params and "limit" in params and reply.body:
+            listed = [
+                {k: v for k, v in b.items() if k != "created_at"} for b in reply.body["batches"]
+            ]
+            reply = Reply(reply.status, {"batches": listed}, key_id=reply.key_id)
+        return reply, retry_after
+
+    monkeypatch.setattr(BatchApi, "_send", lossy)
+    with pytest.warns(asa_bulk.RunStoppedWarning, match="batch_unconfirmed"):
+        df = await fetch(sb, asins(8), tmp_path / "cp.sqlite")
+    assert (df["error"] == "batch_unconfirmed").all()
+    assert sb.stats.batches_created == 1  # never posted again
+    assert "could not be read" in df.attrs["run"]["stop_message"]
+
+
+async def test_posts_that_keep_failing_stop_the_run_instead_of_looping(
+    sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asa_bulk._batch_api import Reply
+
+    posts: list[int] = []
+
+    async def down(self: BatchApi, *args: Any) -> Reply:
+        posts.append(1)
+        return Reply(500, error="internal_error", message="batch service down", lost=True)
+
+    monkeypatch.setattr(BatchApi, "create", down)
+    with pytest.warns(asa_bulk.RunStoppedWarning, match="service_unreachable"):
+        df = await fetch(sb, asins(3), tmp_path / "cp.sqlite")
+    assert (df["error"] == "service_unreachable").all()
+    assert len(posts) == 5
+    assert "batch POSTs created no batch" in df.attrs["run"]["stop_message"]
+
+
+async def test_a_run_does_not_wait_on_an_open_batch_its_rows_do_not_need(
+    sandbox_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    sb = await sandbox_factory(batch_start_delay=1e9)  # batches never leave pending
+    cp = tmp_path / "cp.sqlite"
+    await fetch(sb, asins(2, 50), cp, mode="sync")  # these rows are in the checkpoint
+    with pytest.warns(asa_bulk.RunStoppedWarning):
+        await fetch(sb, asins(3), cp, batch_deadline=300)  # left open in the ledger
+    clock = FakeClock()
+    with set_testing(clock=clock, seed=0), warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RunStoppedWarning: it ends as a whole run
+        df = await asa_bulk.fetch_products(
+            asins(2, 50), keys=KEYS, base_url=sb.base_url, checkpoint=cp, progress=False,
+            mode="batch", batch_poll_seconds=60,
+        )  # fmt: skip
+    assert (df["status"] == "ok").all()
+    assert df.attrs["run"]["from_checkpoint"] == 2
+    assert clock.now() - 1000 < 600  # not the deadline's day
+    assert ledger_rows(cp)[0][0] == "posted"  # still there for a run that wants it
+
+
+async def test_a_resumed_batch_never_overwrites_a_stored_result_with_a_failure(
+    sandbox_factory: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asa_bulk._checkpoint import SqliteCheckpoint
+
+    sb = await sandbox_factory()
+    cp = tmp_path / "cp.sqlite"
+    close = BatchLedger.close
+
+    def never_done(self: BatchLedger, entry: Any, state: str) -> None:
+        if state != "done":
+            close(self, entry, state)  # dies after storing the results, before "done"
+
+    monkeypatch.setattr(BatchLedger, "close", never_done)
+    await fetch(sb, asins(5), cp)
+    monkeypatch.undo()
+    assert ledger_rows(cp)[0][0] == "posted"
+    other = await sandbox_factory()  # the batch is gone there: its items end "not found"
+    await fetch(other, asins(5, 100), cp, allow_origin_change=True)
+    with SqliteCheckpoint(cp) as store:
+        assert store.status_counts() == {"ok": 10}

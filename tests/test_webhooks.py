@@ -175,3 +175,15 @@ async def test_a_delivery_ends_the_wait_and_the_secret_appears_nowhere(
         assert secret not in text
         assert secret.encode().hex() not in text
     assert all(secret not in str(v) for v in df.astype(str).to_numpy().ravel())
+
+
+def test_a_secret_is_masked_in_any_text_and_never_in_a_reply_repr() -> None:
+    from asa_bulk._batch_api import Reply
+    from asa_bulk._keys import redact
+
+    reply = Reply(201, {"id": "b-1", "webhook_signature_secret": SECRET})
+    assert SECRET not in repr(reply)
+    assert SECRET not in str(reply)
+    assert redact(f"body: {{'webhook_signature_secret': '{SECRET}'}}") == (
+        "body: {'webhook_signature_secret': 'whsec_…'}"
+    )
