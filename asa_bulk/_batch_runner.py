@@ -41,7 +41,7 @@ from ._batch_open import ENDED, OpenBatch
 from ._batch_post import Posted, Poster, Posting
 from ._batch_results import BATCH_ENDPOINTS, RETRYABLE
 from ._batch_retries import SyncRetries, merge_counters
-from ._clock import Clock
+from ._clock import Clock, wake_or_time
 from ._errors import CheckpointWriteError
 from ._log import get_logger
 from ._policy import Action
@@ -242,7 +242,7 @@ class BatchRunner:
             wake_at = [b.next_poll for b in self._book.open if not b.finished]
             if self._pending and self._next_post > self._clock.now():
                 wake_at.append(self._next_post)  # a POST that failed is tried again then
-            await self._wait(min([*wake_at, deadline]))
+            await wake_or_time(self._wake, self._clock, min([*wake_at, deadline]))
 
     def _should_post(self, paused: bool, source_done: bool) -> bool:
         """Whether to post (or find the budget spent) now: a full batch is pending, or the
@@ -257,19 +257,6 @@ class BatchRunner:
             return False
         room = self._room()
         return room is None or room > 0 or not running
-
-    async def _wait(self, until: float) -> None:
-        delay = until - self._clock.now()
-        if delay <= 0:
-            await asyncio.sleep(0)
-            return
-        waiter = asyncio.ensure_future(self._wake.wait())
-        sleeper = asyncio.ensure_future(self._clock.sleep(delay))
-        try:
-            await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiter.cancel()
-            sleeper.cancel()
 
     # -- posting -----------------------------------------------------------------------------
 

@@ -44,3 +44,21 @@ class FakeClock:
             await asyncio.sleep(0)
         self.sleeps.append(seconds)
         self.time = max(self.time, target)
+
+
+async def wake_or_time(wake: asyncio.Event, clock: Clock, until: float | None) -> None:
+    """Wait until ``wake`` is set or ``clock`` reaches ``until`` (None: no time limit)."""
+    if until is None:
+        await wake.wait()
+        return
+    delay = until - clock.now()
+    if delay <= 0:
+        await asyncio.sleep(0)
+        return
+    waiter = asyncio.ensure_future(wake.wait())
+    sleeper = asyncio.ensure_future(clock.sleep(delay))
+    try:
+        await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        sleeper.cancel()

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 
 import aiohttp
 
-from ._clock import Clock
+from ._clock import Clock, wake_or_time
 from ._errors import CheckpointWriteError
 from ._keypool import KeyPool, KeySlot, NoUsableKeys, WorkspaceStopped
 from ._log import get_logger
@@ -309,20 +309,7 @@ class Runner:
 
     async def _wait(self, until: float | None) -> None:
         """Wait for a completion, or until the monotonic time ``until``, whichever is first."""
-        if until is None:
-            await self._wake.wait()
-            return
-        delay = until - self._clock.now()
-        if delay <= 0:
-            await asyncio.sleep(0)
-            return
-        waiter = asyncio.ensure_future(self._wake.wait())
-        sleeper = asyncio.ensure_future(self._clock.sleep(delay))
-        try:
-            await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiter.cancel()
-            sleeper.cancel()
+        await wake_or_time(self._wake, self._clock, until)
 
     def _halt(self, reason: str, message: str | None = None) -> None:
         if self.stop_reason is None:
