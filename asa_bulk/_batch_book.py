@@ -11,6 +11,7 @@ result is known; then it is billed (``Budget.spent``) or not.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,10 @@ class BatchBook:
         self._early: dict[Request, tuple[OpenBatch, ResultRecord, Action]] = {}
         #: Every batch of the run by id: its size and, once over, its status (the summary's).
         self.seen: dict[str, dict[str, Any]] = {}
+        #: The records given the requests of batches kept open though over (the service did
+        #: not answer for them): a later row with one of those requests gets the same record,
+        #: never a new POST (a skipped record is not stored, so nothing else would remember).
+        self._held_back: dict[Request, ResultRecord] = {}
 
     def adopt(self, entry: BatchEntry, awaited: list[Request], *, next_poll: float) -> None:
         """Wait for a posted batch; ``awaited``: its requests this run's rows want already."""
@@ -73,6 +78,10 @@ class BatchBook:
         """A request a row wants: answered now (its result came early) or awaited in its open
         batch (True), or not in any (False: it is to be posted)."""
         if self.answer_early(request):
+            return True
+        held_back = self._held_back.get(request)
+        if held_back is not None:
+            self._deliver(dataclasses.replace(held_back), Action.GIVE_UP)
             return True
         owner = self._owner.get(request)
         if owner is not None and request not in owner.settled:
@@ -95,6 +104,8 @@ class BatchBook:
     def end(self, batch: OpenBatch, status: str, rest: Iterator[Settled]) -> None:
         """``batch`` is over (``status``); ``rest``: records for its items without a result."""
         for settled in rest:
+            if batch.keep_open:
+                self._held_back[settled[0]] = dataclasses.replace(settled[1])
             self.settle(batch, settled)
         batch.finished = True
         self.seen[batch.batch_id]["status"] = status

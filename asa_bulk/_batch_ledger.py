@@ -14,7 +14,10 @@ The webhook signature secret, returned once by the POST, is kept here and nowher
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sqlite3
 import time
 import uuid
 import zlib
@@ -144,3 +147,15 @@ def _pack(requests: list[Request]) -> bytes:
 
 def _unpack(data: bytes) -> list[Request]:
     return [request_from_json(item) for item in json.loads(zlib.decompress(data))]
+
+
+def open_batches(path: str | os.PathLike[str]) -> int:
+    """How many batches a (closed) checkpoint file still holds open; 0 without a ledger."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM batches WHERE state IN (?, ?)", OPEN_STATES
+            ).fetchone()
+    except sqlite3.Error:  # no batches table: never a batch-mode checkpoint
+        return 0
+    return int(row[0])

@@ -18,7 +18,10 @@ service may have created the batch all the same), or when a 2xx came without a r
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import enum
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -79,6 +82,7 @@ class Poster:
         self._poll_seconds = poll_seconds
         # A server may go on creating a batch after the client gave up on its answer.
         self._settle_wait = max(poll_seconds, timeout)
+        self._timeout = timeout
         self._webhook_url = webhook_url
         self._repost = repost_unconfirmed
 
@@ -87,12 +91,16 @@ class Poster:
         key may post (nothing was created) and :class:`CheckpointWriteError` when the ledger
         cannot record the batch before it goes (nothing was sent)."""
         entry = self._ledger.begin(endpoint, requests)  # durable before the POST goes out
+        create = asyncio.ensure_future(
+            self._api.create(endpoint, [item_of(r) for r in requests], self._webhook_url)
+        )
         try:
-            reply = await self._api.create(
-                endpoint, [item_of(r) for r in requests], self._webhook_url
-            )
+            reply = await asyncio.shield(create)
         except BatchHalt:
             self._ledger.close(entry, "not_posted")  # refused (401 on every key, 402)
+            raise
+        except asyncio.CancelledError:
+            await self._answer_before_leaving(entry, create)
             raise
         batch_id = _batch_id(reply)
         if batch_id is not None:
@@ -105,24 +113,58 @@ class Poster:
         message = f"the batch POST was refused: {reply.describe()}"
         return Posting(Posted.REFUSED, entry, message=message, reply=reply)
 
+    async def _answer_before_leaving(
+        self, entry: BatchEntry, create: asyncio.Future[Reply]
+    ) -> None:
+        """Interrupted while the POST is on the wire: its answer says whether a batch exists,
+        so it is awaited (up to the request timeout) and its id recorded before the
+        interrupt goes on. A second interrupt abandons it (the next run reconciles)."""
+        try:
+            done, _ = await asyncio.wait({create}, timeout=self._timeout + 1.0)
+        except asyncio.CancelledError:
+            create.cancel()
+            raise
+        if create not in done:
+            create.cancel()
+            return
+        if create.cancelled() or create.exception() is not None:
+            return
+        reply = create.result()
+        batch_id = _batch_id(reply)
+        if batch_id is not None:
+            with contextlib.suppress(CheckpointWriteError):  # then the next run reconciles
+                self._record(entry, batch_id, reply)
+
     async def settle_lost(self, entry: BatchEntry, why: str, *, live: bool) -> Posting:
         """Reconcile ``entry`` (a POST whose answer was lost) and record what it finds.
 
         ``live``: lost just now, so the service is given time to list it first, and "absent"
         is only believed when a second look, as long after, agrees."""
         logger.warning("the answer to a batch POST was lost (%s): reconciling", why)
-        if live:
-            await self._clock.sleep(self._settle_wait)
+        # A POST cut short a moment ago (Ctrl-C, kill -9, then a re-run at once) may still be
+        # on its way to becoming a batch: look as if it had been lost just now.
+        age = time.time() - entry.posted_at
+        if live or age < 2 * self._settle_wait:
+            live = True
+            await self._clock.sleep(max(0.0, self._settle_wait - max(0.0, age)))
         verdict = await self._reconciler.reconcile(entry)
         if live and verdict.found is Found.ABSENT:
             await self._clock.sleep(self._settle_wait)
             verdict = await self._reconciler.reconcile(entry)
         if verdict.found is Found.FOUND:
             assert verdict.batch_id is not None
-            self._ledger.posted(
-                entry, verdict.batch_id, created_at=verdict.created_at, secret=None, key_id=None
-            )  # the secret was returned once, in the answer that was lost
             logger.warning("batch %s reconciled: the lost POST had created it", verdict.batch_id)
+            try:  # the secret was returned once, in the answer that was lost
+                self._ledger.posted(
+                    entry,
+                    verdict.batch_id,
+                    created_at=verdict.created_at,
+                    secret=None,
+                    key_id=None,
+                )
+            except CheckpointWriteError as exc:
+                entry.batch_id = verdict.batch_id
+                return Posting(Posted.POSTED, entry, write_error=str(exc))
             return Posting(Posted.POSTED, entry)
         if verdict.found is Found.ABSENT:
             self._ledger.close(entry, "not_posted")

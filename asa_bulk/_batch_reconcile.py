@@ -10,8 +10,8 @@ recent batches (an SDK-only route, so every field is read leniently):
   of the job, and shows no result for an item not among the entry's; and no listed batch is
   unreadable (no id, count or time): one of those could be it too.
 - **absent**: no listed batch could be it, every one is readable, and the list is complete
-  back to before the POST: its oldest batch is older than that, or it holds fewer batches
-  than the SDKs' page of 20 (so it is not a page of a longer list).
+  back to before the POST: newest first, its last batch is older than that, or it holds fewer
+  batches than the SDKs' page of 20 (so it is not a page of a longer list).
 - **unconfirmed**: anything else. Posting the items again could bill them twice.
 
 The reconciler only reads; its caller records what it decides.
@@ -20,6 +20,7 @@ The reconciler only reads; its caller records what it decides.
 from __future__ import annotations
 
 import enum
+import itertools
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -89,9 +90,9 @@ class Reconciler:
             return Verdict(
                 Found.FOUND, found["id"], created_at=created if isinstance(created, str) else None
             )
-        times = [epoch(batch.get("created_at")) for batch in listed]
-        oldest = min((t for t in times if t is not None), default=None)
-        if len(listed) < COMPLETE_BELOW or (oldest is not None and oldest < low):
+        times = [t for t in (epoch(batch.get("created_at")) for batch in listed) if t is not None]
+        newest_first = all(a >= b for a, b in itertools.pairwise(times))
+        if len(listed) < COMPLETE_BELOW or (newest_first and times and times[-1] < low):
             return Verdict(Found.ABSENT)
         detail = f"the {len(listed)} batches listed do not reach back to it"
         return Verdict(Found.UNCONFIRMED, detail=detail)

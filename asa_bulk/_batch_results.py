@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any, Final
 
+from ._json import dumps_text
 from ._keys import redact
 from ._policy import Action, classify
 from ._records import Request, ResultRecord, Status
@@ -113,7 +114,10 @@ def record_of(
     data = result.get("data")
     if result.get("status") == "ok" and (status_code is None or 200 <= status_code < 300):
         if isinstance(data, dict):
-            record = ResultRecord(status="ok", body=data, **common)
+            # With its JSON text, a waiting row keeps the stored row's bytes, not the decoded
+            # product (a tenth of the memory), as a sync answer does.
+            raw = dumps_text(data).encode("utf-8")
+            record = ResultRecord(status="ok", body=data, body_json=raw, **common)
             return record, Action.OK
         why = "a batch item marked ok without a data object"
         record = ResultRecord(

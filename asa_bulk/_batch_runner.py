@@ -246,17 +246,25 @@ class BatchRunner:
 
     def _should_post(self, paused: bool, source_done: bool) -> bool:
         """Whether to post (or find the budget spent) now: a full batch is pending, or the
-        last one, or one is the only way to free the reader's window (no batch is running
-        that would); not while a failed POST backs off, nor while the budget waits for a
-        running batch's results."""
+        last one, or one is the only way to free the reader's window (nothing running would);
+        not while a failed POST backs off, nor while the budget waits for results to come."""
         if not self._pending or self._clock.now() < self._next_post:
             return False
-        running = any(not b.finished for b in self._book.open)
         full = len(self._pending) >= self._options.size
-        if not (full or source_done or (paused and not running)):
+        if not (full or source_done or (paused and not self._frees_window())):
             return False
         room = self._room()
-        return room is None or room > 0 or not running
+        return room is None or room > 0 or not self._frees_credits()
+
+    def _frees_window(self) -> bool:
+        """Whether something running will answer rows the reader waits for."""
+        retrying = self._retries is not None and self._retries.busy
+        return retrying or any(not b.finished and b.awaited - b.settled for b in self._book.open)
+
+    def _frees_credits(self) -> bool:
+        """Whether something running will give budget back (its unbilled results)."""
+        retrying = self._retries is not None and self._retries.busy
+        return retrying or any(not b.finished for b in self._book.open)
 
     # -- posting -----------------------------------------------------------------------------
 
@@ -276,8 +284,7 @@ class BatchRunner:
         room = self._room()
         count = min(self._options.size, len(self._pending), room if room is not None else 1000)
         if count <= 0:
-            running = any(not b.finished for b in self._book.open)
-            if not running and not (self._retries is not None and self._retries.busy):
+            if not self._frees_credits():
                 self._halt("budget_exhausted")  # nothing in flight will give credits back
             return False
         take = self._pending[:count]
@@ -411,7 +418,7 @@ class BatchRunner:
                 batch.batch_id,
             )
             self._ledger.close(batch.entry, "not_posted")
-            unsettled = sum(r.credits for r in batch.entry.requests if r not in batch.settled)
+            unsettled = self._unsettled_credits(batch)
             self._budget.reserved -= unsettled
             self._budget.spent += unsettled  # it may exist and bill them: counted so
             self._pending = self._book.drop(batch) + self._pending
@@ -422,8 +429,13 @@ class BatchRunner:
             "which may bill them twice"
         )
         batch.keep_open = True
+        self._budget.spent += self._unsettled_credits(batch)  # it may run and bill them
         gone = batch.without_result("batch_not_found", why, Action.GIVE_UP, skipped=True)
         self._book.end(batch, "not_found", gone)
+
+    @staticmethod
+    def _unsettled_credits(batch: OpenBatch) -> int:
+        return sum(r.credits for r in batch.entry.requests if r not in batch.settled)
 
     def _apply(self, batch: OpenBatch, document: dict[str, Any]) -> None:
         """Take every new result of ``document``; end the batch when it is over."""
@@ -439,6 +451,8 @@ class BatchRunner:
         then = Action.RETRY  # as the error table does for a 5xx: none of them was billed
         extra = batch.unaccounted(document)
         if extra:
+            unsettled = [r for r in batch.entry.requests if r not in batch.settled]
+            self._budget.spent += sum(r.credits for r in unsettled[:extra])  # billed somewhere
             # ...unless the batch says it billed results it did not give: those may be among
             # these, so none is bought again without the user's say.
             error, then = "batch_result_unmatched", Action.GIVE_UP

@@ -78,9 +78,10 @@ class WebhookReceiver:
         self._watched[batch_id] = (secret, deliver)
 
     def forget(self, batch_id: str) -> None:
-        """Stop watching ``batch_id`` (its secret is dropped; replays are still answered 200)."""
-        if self._watched.pop(batch_id, None) is not None:
-            self._delivered.add(batch_id)
+        """Stop watching ``batch_id`` (its secret is dropped): a delivery now gets 404, so the
+        service retries it, maybe for a later run that watches it again; a replay of one
+        already handed over is still answered 200."""
+        self._watched.pop(batch_id, None)
 
     async def handle(self, request: Any) -> Any:
         """The aiohttp handler: verify, deduplicate, hand over."""

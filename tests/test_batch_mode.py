@@ -745,3 +745,108 @@ async def test_a_resumed_batch_never_overwrites_a_stored_result_with_a_failure(
     await fetch(other, asins(5, 100), cp, allow_origin_change=True)
     with SqliteCheckpoint(cp) as store:
         assert store.status_counts() == {"ok": 10}
+
+
+# -- second review: what a lost, 404'd or short-changed batch must never cost -------------------
+
+
+def lose_the_first_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service creates (and runs, and bills) the first batch, then answers 404 for it."""
+    from asa_bulk.sandbox._batches import BatchStore
+
+    first: list[str] = []
+    create, get = BatchStore.create, BatchStore.get
+
+    async def recorded(self: BatchStore, *args: Any) -> Any:
+        reply = await create(self, *args)
+        if not first:
+            first.append(list(self._batches)[-1])
+        return reply
+
+    def lost(self: BatchStore, batch_id: str, key_id: str, gate: Any) -> Any:
+        if first and batch_id == first[0]:
+            return self._error(key_id, 404, "not_found", "No batch with that id")
+        return get(self, batch_id, key_id, gate)
+
+    monkeypatch.setattr(BatchStore, "create", recorded)
+    monkeypatch.setattr(BatchStore, "get", lost)
+
+
+async def test_a_repeat_of_a_404d_batchs_request_is_not_posted_again(
+    sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lose_the_first_batch(monkeypatch)
+    x = "B000001000"
+    items = [x, *asins(1609, 1001), x]  # the repeat comes blocks later, after the 404s
+    with set_testing(clock=FakeClock(), seed=0), warnings.catch_warnings():
+        warnings.simplefilter("ignore", asa_bulk.RunStoppedWarning)
+        async with asa_bulk.Client(
+            keys=KEYS, base_url=sb.base_url, checkpoint=tmp_path / "cp.sqlite", progress=False,
+            batch_size=10,
+        ) as client:  # fmt: skip
+            frames = [c async for c in client.iter_products(items, chunk_rows=100, mode="batch")]
+    df = pd.concat(frames)
+    assert df["error"].iloc[0] == df["error"].iloc[-1] == "batch_not_found"
+    assert df["batch_id"].iloc[0] == df["batch_id"].iloc[-1]
+    assert not billed_twice(sb)
+
+
+async def test_a_404d_batch_still_counts_against_the_budget(
+    sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lose_the_first_batch(monkeypatch)
+    with pytest.warns(asa_bulk.RunStoppedWarning):
+        await fetch(sb, asins(30, 1000), tmp_path / "cp.sqlite", batch_size=10, max_credits=100)
+    assert sb.stats.credits_used <= 100  # the lost batch ran and billed its 50
+
+
+async def test_results_billed_but_not_returned_still_count_against_the_budget(
+    sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asa_bulk.sandbox._batches import Batch
+
+    document = Batch.document
+
+    def half(self: Batch, *, with_results: bool = True) -> dict[str, Any]:
+        doc = document(self, with_results=with_results)
+        if with_results and self.status == "complete":
+            doc["results"] = doc["results"][: len(doc["results"]) // 2]
+        return doc
+
+    monkeypatch.setattr(Batch, "document", half)
+    with pytest.warns(asa_bulk.RunStoppedWarning, match="budget"):
+        df = await fetch(sb, asins(20, 1000), tmp_path / "cp.sqlite", batch_size=10, max_credits=50)
+    assert sb.stats.credits_used <= 50
+    assert (df["error"] == "batch_result_unmatched").sum() == 5
+
+
+async def test_an_interrupt_while_the_post_is_on_the_wire_keeps_its_id(
+    sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from asa_bulk.sandbox._batches import BatchStore
+
+    create = BatchStore.create
+    arrived, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(self: BatchStore, request: Any, *args: Any) -> Any:
+        await request.read()
+        arrived.set()
+        await release.wait()  # the service is still creating it when Ctrl-C comes
+        return await create(self, request, *args)
+
+    monkeypatch.setattr(BatchStore, "create", slow)
+    cp = tmp_path / "cp.sqlite"
+    run = asyncio.ensure_future(fetch(sb, asins(20, 1000), cp))
+    await arrived.wait()
+    run.cancel()
+    for _ in range(20):
+        await asyncio.sleep(0)  # the cancellation reaches the POST, which waits for its answer
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert ledger_rows(cp)[0][0] == "posted"  # the answer came, and its id was kept
+    df = await fetch(sb, asins(20, 1000), cp)
+    assert (df["status"] == "ok").all()
+    assert sb.stats.batches_created == 1

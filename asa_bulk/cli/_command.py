@@ -25,7 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 
@@ -371,17 +371,24 @@ def _count(result: RunResult, chunk: pd.DataFrame) -> None:
         result.skipped_reasons.update({str(k): int(v) for k, v in reasons.items()})
 
 
+#: Stops that say nothing is broken: the command exits 1 (some rows skipped), never 3.
+PLAIN_STOPS: Final = frozenset(
+    {"budget_exhausted", "insufficient_credits", "batch_deadline", "batch_unconfirmed"}
+)
+
+
 def _exit_code(result: RunResult, stopping: GracefulStop | None) -> int:
     if stopping is not None and stopping.signum is not None:
         return stopping.exit_code
     stopped = result.summary.get("stopped")
     if result.write_error or result.bad_part or stopped == "checkpoint_failed":
         return EXIT_NOT_SAVED
-    # A budget or the workspace's credits running out is a plain stop (1), even before the
-    # first product: 3 says the endpoint or the keys are broken.
-    budget = stopped in ("budget_exhausted", "insufficient_credits")
+    # A budget or the workspace's credits running out, or batches still out at the deadline
+    # (or unconfirmed), is a plain stop (1), even before the first product: 3 says the
+    # endpoint or the keys are broken.
+    plain = stopped in PLAIN_STOPS
     succeeded = result.statuses["ok"] + result.statuses["not_found"]
-    if result.rows and not budget and not succeeded:
+    if result.rows and not plain and not succeeded:
         return EXIT_NOTHING_SUCCEEDED
     return EXIT_SKIPPED if result.statuses["skipped"] else EXIT_OK
 
@@ -439,8 +446,16 @@ def finish(
         )
         return EXIT_NOT_SAVED
     _explain(result, code, kept)
-    if kept is not None and code in (EXIT_OK, EXIT_SKIPPED, EXIT_NOTHING_SUCCEEDED):
-        kept.discard()  # an automatic checkpoint has served its purpose
+    finished = code in (EXIT_OK, EXIT_SKIPPED, EXIT_NOTHING_SUCCEEDED)
+    # An automatic checkpoint has served its purpose, unless it holds batches still open.
+    if kept is not None and finished and not kept.discard() and kept.automatic:
+        log.warning(
+            "batches of this run are still open on the service: they are kept in %s; "
+            "re-run the same command with --checkpoint %s to collect them (nothing is "
+            "posted again)",
+            kept.path,
+            kept.path,
+        )
     return code
 
 

@@ -14,6 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from asa_bulk._batch_ledger import open_batches
 from asa_bulk._checkpoint import SqliteCheckpoint
 
 
@@ -35,13 +36,18 @@ class KeptResults:
         """Close the store (every record is already committed; this folds the WAL back in)."""
         self.store.close()
 
-    def discard(self) -> None:
-        """The output is written: an automatic checkpoint is no longer needed."""
+    def discard(self) -> bool:
+        """The output is written: an automatic checkpoint is no longer needed, unless batches
+        it records are still open (a re-run with it polls them instead of posting them
+        again). True when it was removed."""
         self.close()
+        if self.automatic and open_batches(self.path):
+            return False
         if self.automatic:
             for suffix in ("", "-wal", "-shm"):
                 with contextlib.suppress(FileNotFoundError):
                     Path(f"{self.path}{suffix}").unlink()
+        return self.automatic
 
     def resume_hint(self) -> str:
         """How to pick up from here, for the one-line messages."""

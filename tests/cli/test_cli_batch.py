@@ -74,3 +74,23 @@ def test_bad_batch_flags_exit_2_with_one_line(
     assert message in result.stderr, result.explain()
     assert "Traceback" not in result.stderr
     assert cli.sandbox.stats.requests == 0
+
+
+def test_a_batch_still_open_at_the_deadline_keeps_the_automatic_checkpoint(
+    tmp_path: Path,
+) -> None:
+    settings = sandbox_settings(batch_start_delay=1e9)  # never leaves pending
+    with serve_in_thread(**settings) as sb:
+        cli = Cli(cwd=tmp_path, sandbox=sb, keys=make_test_keys(2))
+        (tmp_path / "in.txt").write_text("B0TEST0001\nB0TEST0002\n")
+        env = cli.env(TMPDIR=str(tmp_path))
+        result = cli.run("in.txt", "-o", "out.csv", *FAST, "--batch-deadline", "0.3", env=env)
+        result.expect(1)  # a plain stop: rows skipped, nothing broken
+        kept = [line for line in result.stderr.splitlines() if "still open" in line]
+        assert len(kept) == 1, result.explain()
+        path = kept[0].split("--checkpoint ")[1].split(" ")[0]
+        assert Path(path).exists()
+        again = cli.run("in.txt", "-o", "out.csv", *FAST, "--batch-deadline", "0.3",
+                        "--checkpoint", path, env=env)  # fmt: skip
+        again.expect(1)
+        assert sb.stats.batches_created == 1  # polled again, never posted again
