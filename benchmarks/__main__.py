@@ -20,7 +20,17 @@ from datetime import datetime, timezone
 from types import ModuleType
 from typing import Any
 
-from . import batch_mode, ceiling, history_read, memory, overhead, scale, sdk, startup
+from . import (
+    batch_mode,
+    ceiling,
+    dask_cluster,
+    history_read,
+    memory,
+    overhead,
+    scale,
+    sdk,
+    startup,
+)
 from ._common import machine_info, markdown_table
 
 SUITE: dict[str, ModuleType] = {
@@ -32,6 +42,7 @@ SUITE: dict[str, ModuleType] = {
     "scale": scale,
     "history": history_read,
     "batch": batch_mode,
+    "dask": dask_cluster,
 }
 
 _SUFFIXES = {"k": 1_000, "m": 1_000_000}

@@ -25,7 +25,7 @@ async def _one(mode: str, items: list[str], folder: Path) -> dict[str, Any]:
     import asa_bulk
     from asa_bulk.sandbox import make_test_keys, serve
 
-    settings = {
+    settings: dict[str, Any] = {
         "plan": "pro",
         "time_scale": TIME_SCALE,
         "latency_scale": TIME_SCALE,

@@ -428,3 +428,11 @@ def test_batch_mode_rows_are_sane(smoke_output: str) -> None:
     assert _num(batch["key_requests"]) < 40  # a POST and a few polls
     # The batch worker's documented pace (a minute to start) dwarfs 40 sync lookups.
     assert _num(batch["service_s"]) >= 60 > _num(sync["service_s"])
+
+
+def test_dask_cluster_rows_are_sane(smoke_output: str) -> None:
+    alone, cluster = _tables(smoke_output)["9"]
+    assert (alone["runner"], cluster["runner"]) == ("one process", "2 workers")
+    assert _num(alone["items"]) == _num(cluster["items"]) == 160
+    assert _num(alone["vs_one_process"]) == 1.0
+    assert 0 < _num(cluster["of_ceiling"]) <= 1.05  # no run beats the keys' ceiling

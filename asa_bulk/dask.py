@@ -1,0 +1,233 @@
+"""Enrich a Dask DataFrame on a cluster, with each key's limits holding cluster-wide.
+
+    import asa_bulk.dask
+    out = asa_bulk.dask.fetch_products(ddf, column="asin", checkpoint_dir="/shared/ckpt")
+    out.to_parquet("s3://bucket/enriched/")        # lazy until then: one row per input row
+
+A key's limits belong to the key, so a key is leased to one partition task at a time, with
+a ``distributed.Lock`` per key id (a semaphore of one lease, whose lease the scheduler takes
+back when a worker stops refreshing it): that task runs the normal engine with the key's full
+limits, and no token bucket is shared. A task leases its share of the free keys (the keys over
+the cluster's threads, at least one), waiting for one when all are leased. A key that answers
+401 is marked retired cluster-wide (a ``distributed.Event`` per job and key id, set before its
+lease is given back), is never leased again in the job, and the rows it was working on are sent
+again with other keys; when every key is retired, the rows left are ``skipped``
+(``no_usable_keys``) and the job still completes.
+
+Keys never travel in the task graph: only key ids do. Each worker reads the keys from its
+environment or ``.env`` (``ASA_API_KEYS``): deploying them there is the cluster's concern.
+``checkpoint_dir`` (a folder every worker can write: a shared volume) keeps one checkpoint
+per partition, named by the partition's content, so a recomputed or retried partition (a
+killed worker) pays for none of the rows it already fetched.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ._envfile import DEFAULT_ENV_FILE
+from ._errors import ConfigError
+from ._frame import empty_frame
+from .partitions import NO_KEYS, fetch_partition, partition_digest, temporary_checkpoint
+
+__all__ = ["DaskLease", "fetch_products"]
+
+#: How long a task waits for one key lease before looking at the retired keys again.
+LEASE_POLL_SECONDS = 1.0
+
+
+def fetch_products(
+    ddf: Any,
+    *,
+    column: str = "asin",
+    keys: Any = None,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE,
+    **options: Any,
+) -> Any:
+    """A lazy Dask DataFrame of the products of ``ddf[column]``: one row per input row,
+    partition for partition, the index kept, the columns of :func:`asa_bulk.fetch_products`
+    (an explicit ``meta``: nothing is looked up to infer it).
+
+    ``keys`` (as for :func:`asa_bulk.fetch_products`, read here only for their ids) say which
+    of the workspace's keys the job may use; the workers read the keys themselves. ``options``
+    are :func:`asa_bulk.fetch_products`' (``checkpoint``, ``progress`` and ``session`` are not:
+    ``checkpoint_dir`` keeps one checkpoint per partition).
+    """
+    from ._keys import resolve_keys
+
+    for name in ("checkpoint", "session", "progress", "mode", "stop", "webhook"):
+        if name in options:
+            raise ConfigError(f"asa_bulk.dask.fetch_products does not take {name}=")
+    if options.get("max_credits") is not None:
+        # Each partition would get the whole budget: N partitions could spend N times it.
+        raise ConfigError(
+            "max_credits is not enforced across a cluster yet (each partition would get the "
+            "whole budget); estimate with a dry run, or run with fetch_products on one machine"
+        )
+    if column not in ddf.columns:
+        raise ConfigError(f"the Dask DataFrame has no column {column!r}")
+    key_ids = tuple(key.key_id for key in resolve_keys(keys, env_file=env_file))
+    folder = None if checkpoint_dir is None else str(Path(checkpoint_dir))
+    if folder is not None:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    meta = empty_frame(raw=bool(options.get("raw", False)))
+    meta.index = ddf._meta.index[:0]
+    return ddf.map_partitions(
+        _partition,
+        column=column,
+        key_ids=key_ids,
+        job=uuid.uuid4().hex,  # retirements are this job's: a later one tries the key again
+        folder=folder,
+        env_file=None if env_file is None else str(env_file),
+        options=options,
+        meta=meta,
+        enforce_metadata=False,
+        align_dataframes=False,
+    )
+
+
+class DaskLease:
+    """Key leases of one partition task: a ``distributed.Lock`` per key id, and an Event per
+    key id that marks it retired for the whole job."""
+
+    def __init__(self, key_ids: Sequence[str], *, share: int, job: str) -> None:
+        import distributed
+
+        lock: Any = distributed.Lock  # untyped
+        event: Any = distributed.Event
+        self._all = list(key_ids)
+        self._share = max(1, share)
+        self._locks = {kid: lock(f"asa-bulk-key-{kid}") for kid in self._all}
+        # A lease is the key's, across jobs (its limits are); a retirement is this job's.
+        self._retired_events = {kid: event(f"asa-bulk-retired-{job}-{kid}") for kid in self._all}
+        self._held: list[str] = []
+
+    @property
+    def key_ids(self) -> list[str]:
+        return list(self._held)
+
+    def usable(self) -> list[str]:
+        """The job's keys not retired (cluster-wide)."""
+        return [kid for kid in self._all if not self._retired_events[kid].is_set()]
+
+    def acquire(self) -> bool:
+        """Lease up to this task's share of the free keys, waiting for one; False when every
+        key is retired."""
+        while True:
+            usable = self.usable()
+            if not usable:
+                return False
+            for kid in usable:
+                if len(self._held) >= self._share:
+                    break
+                if kid not in self._held and self._locks[kid].acquire(blocking=False):
+                    if self._retired_events[kid].is_set():  # retired while we took it
+                        self._locks[kid].release()
+                        continue
+                    self._held.append(kid)
+            if self._held:
+                return True
+            # Every usable key is leased: wait on one of them, in turn.
+            kid = usable[int(time.monotonic()) % len(usable)]
+            if self._locks[kid].acquire(timeout=LEASE_POLL_SECONDS):
+                if self._retired_events[kid].is_set():
+                    self._locks[kid].release()
+                    continue
+                self._held.append(kid)
+                return True
+
+    def retire(self, key_id: str, reason: str) -> None:
+        """Mark ``key_id`` retired for every worker, before its lease is given back."""
+        event = self._retired_events.get(key_id)
+        if event is not None:
+            event.set()
+
+    def release(self) -> None:
+        held, self._held = self._held, []
+        for kid in held:
+            self._locks[kid].release()
+
+
+def _partition(
+    frame: pd.DataFrame,
+    *,
+    column: str,
+    key_ids: tuple[str, ...],
+    job: str,
+    folder: str | None,
+    env_file: str | None,
+    options: dict[str, Any],
+) -> pd.DataFrame:
+    from distributed import get_client
+
+    digest = partition_digest(frame, column)
+    checkpoint = (
+        Path(folder) / f"part-{digest}.sqlite"
+        if folder is not None
+        else temporary_checkpoint(digest)
+    )
+    client: Any = get_client()
+    threads = max(1, sum(client.nthreads().values()))
+    lease = DaskLease(key_ids, share=math.floor(len(key_ids) / threads) or 1, job=job)
+    out: pd.DataFrame | None = None
+    try:
+        while True:
+            if not lease.acquire():
+                break  # every key retired: the rows left stay skipped
+            try:
+                out = fetch_partition(
+                    frame, lease, column=column, checkpoint=checkpoint, env_file=env_file, **options
+                )
+            finally:
+                lease.release()
+            if not _needs_other_keys(out):
+                break
+        if out is None:
+            out = _all_skipped(frame, column, checkpoint, env_file, options)
+        return out
+    finally:
+        if folder is None:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{checkpoint}{suffix}").unlink(missing_ok=True)
+
+
+def _needs_other_keys(out: pd.DataFrame) -> bool:
+    """Rows left because this task's keys were all retired: other keys may take them."""
+    return bool(((out["status"] == "skipped") & (out["error"] == NO_KEYS)).any())
+
+
+def _all_skipped(
+    frame: pd.DataFrame, column: str, checkpoint: Path, env_file: str | None, options: Any
+) -> pd.DataFrame:
+    """Every key of the job is retired: the rows come back ``skipped`` (``no_usable_keys``)
+    without a request, as in one process (rows an earlier attempt finished keep theirs)."""
+    import asyncio
+
+    from ._api import fetch_products_sync
+
+    stop = asyncio.Event()
+    stop.set()  # nothing is sent
+    items = frame[[c for c in (column, "domain", "language", "country") if c in frame.columns]]
+    out = fetch_products_sync(
+        items.rename(columns={column: "asin"}),
+        checkpoint=checkpoint,
+        env_file=env_file,
+        progress=False,
+        stop=stop,
+        **options,
+    )
+    out.attrs.pop("run", None)
+    skipped = out["status"] == "skipped"
+    out.loc[skipped, "error"] = NO_KEYS
+    out.loc[skipped, "error_message"] = "every API key of the job was retired (401)"
+    out.index = frame.index
+    return out

@@ -1,0 +1,108 @@
+"""One partition of a distributed table, looked up with the keys leased to it.
+
+Engine-neutral: a pandas DataFrame in, the product frame out (one row per input row, the
+input's index), with a :class:`KeyLease` saying which keys this partition may use. Dask's
+integration (``asa_bulk.dask``) leases keys with distributed's own locks; Spark's
+``mapInPandas`` or Ray Data's ``map_batches`` can call :func:`fetch_partition` with a lease of
+their own (a fixed share of the keys per executor, say).
+
+Keys never travel with the task: the worker reads them from its environment or ``.env``
+(``ASA_API_KEYS``), and the lease names only key ids (``asa_live_`` + 12 characters).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+
+from ._envfile import DEFAULT_ENV_FILE
+from ._errors import ConfigError
+
+__all__ = ["KeyLease", "StaticLease", "fetch_partition", "partition_digest"]
+
+#: Rows skipped for this reason had their keys retired under them: other keys may take them.
+NO_KEYS = "no_usable_keys"
+
+
+class KeyLease(Protocol):
+    """The keys one partition may use, and where it reports the ones it retired."""
+
+    @property
+    def key_ids(self) -> Sequence[str]: ...
+
+    def retire(self, key_id: str, reason: str) -> None:
+        """``key_id`` answered 401: no partition may use it again in this job."""
+
+
+@dataclass
+class StaticLease:
+    """A fixed set of key ids (for an engine whose executors each own some keys)."""
+
+    key_ids: Sequence[str]
+    retired: dict[str, str] = field(default_factory=dict)
+
+    def retire(self, key_id: str, reason: str) -> None:
+        self.retired[key_id] = reason
+
+
+def partition_digest(frame: pd.DataFrame, column: str) -> str:
+    """A stable name for a partition's content (its index and lookup columns): a retried or
+    recomputed partition finds its own checkpoint by it."""
+    wanted = [c for c in (column, "domain", "language", "country") if c in frame.columns]
+    hashed = pd.util.hash_pandas_object(frame[wanted], index=True).to_numpy()
+    return hashlib.sha256(hashed.tobytes()).hexdigest()[:32]
+
+
+def fetch_partition(
+    frame: pd.DataFrame,
+    lease: KeyLease,
+    *,
+    column: str = "asin",
+    checkpoint: str | os.PathLike[str] | None = None,
+    env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE,
+    **options: Any,
+) -> pd.DataFrame:
+    """Look up the products of ``frame[column]`` with the leased keys, synchronously.
+
+    Returns one row per input row, labelled with ``frame``'s index (the columns of
+    :func:`asa_bulk.fetch_products`). ``checkpoint`` makes a retried partition pay for
+    nothing twice; ``options`` are those of :func:`asa_bulk.fetch_products`. A key that
+    answers 401 is reported to the lease; rows it leaves ``skipped`` (``no_usable_keys``)
+    can be sent again with other keys by calling this again with the same checkpoint.
+    """
+    from ._api import fetch_products_sync
+    from ._keys import resolve_keys
+
+    if column not in frame.columns:
+        raise ConfigError(
+            f"the partition has no column {column!r} (columns: {list(frame.columns)})"
+        )
+    wanted = set(lease.key_ids)
+    keys = [key for key in resolve_keys(None, env_file=env_file) if key.key_id in wanted]
+    if not keys:
+        raise ConfigError(
+            f"this worker has none of the leased keys ({', '.join(sorted(wanted))}) in its "
+            "environment or .env: every worker needs the workspace's keys (ASA_API_KEYS)"
+        )
+    items = frame[[c for c in (column, "domain", "language", "country") if c in frame.columns]]
+    items = items.rename(columns={column: "asin"})
+    out = fetch_products_sync(
+        items, keys=keys, checkpoint=checkpoint, env_file=env_file, progress=False, **options
+    )
+    run = out.attrs.pop("run", None) or {}
+    for key_id, reason in (run.get("retired_keys") or {}).items():
+        lease.retire(key_id, str(reason))
+    out.index = frame.index
+    return out
+
+
+def temporary_checkpoint(digest: str) -> Path:
+    """A checkpoint for a partition run without a shared folder (this task's retries only)."""
+    return Path(tempfile.gettempdir()) / f"asa-bulk-part-{os.getpid()}-{digest}.sqlite"
