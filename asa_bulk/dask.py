@@ -16,18 +16,20 @@ again with other keys; when every key is retired, the rows left are ``skipped``
 
 Keys never travel in the task graph: only key ids do. Each worker reads the keys from its
 environment or ``.env`` (``ASA_API_KEYS``): deploying them there is the cluster's concern.
-``checkpoint_dir`` (a folder every worker can write: a shared volume) keeps one checkpoint
-per partition, named by the partition's content, so a recomputed or retried partition (a
-killed worker) pays for none of the rows it already fetched.
+``checkpoint_dir`` (a folder every worker can write: a shared volume; or an fsspec URL such as
+``s3://bucket/ckpt``, each checkpoint copied down when its task starts and back up when it
+ends) keeps one checkpoint per partition, named by the partition's content, so a recomputed
+or retried partition (a killed worker) pays for none of the rows it already fetched.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +38,17 @@ import pandas as pd
 from ._envfile import DEFAULT_ENV_FILE
 from ._errors import ConfigError
 from ._frame import empty_frame
-from .partitions import NO_KEYS, fetch_partition, partition_digest, temporary_checkpoint
+from ._search_frame import empty_search_frame
+from .partitions import (
+    NO_KEYS,
+    fetch_partition,
+    lookup,
+    partition_digest,
+    search_partition,
+    temporary_checkpoint,
+)
 
-__all__ = ["DaskLease", "fetch_products"]
+__all__ = ["DaskLease", "fetch_products", "search"]
 
 #: How long a task waits for one key lease before looking at the retired keys again.
 LEASE_POLL_SECONDS = 1.0
@@ -62,27 +72,59 @@ def fetch_products(
     are :func:`asa_bulk.fetch_products`' (``checkpoint``, ``progress`` and ``session`` are not:
     ``checkpoint_dir`` keeps one checkpoint per partition).
     """
+    meta = empty_frame(raw=bool(options.get("raw", False)))
+    return _map("products", ddf, column, keys, checkpoint_dir, env_file, options, meta)
+
+
+def search(
+    ddf: Any,
+    *,
+    column: str = "query",
+    keys: Any = None,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE,
+    **options: Any,
+) -> Any:
+    """A lazy Dask DataFrame of the searches of ``ddf[column]``: the rows of
+    :func:`asa_bulk.search` (one per result card), each labelled with its query's index
+    label, partition for partition. ``pages``, ``start_page`` and ``sort_by`` are options as
+    for :func:`asa_bulk.search`; the rest as for :func:`fetch_products`."""
+    return _map(
+        "search", ddf, column, keys, checkpoint_dir, env_file, options, empty_search_frame()
+    )
+
+
+def _map(
+    kind: str,
+    ddf: Any,
+    column: str,
+    keys: Any,
+    checkpoint_dir: str | os.PathLike[str] | None,
+    env_file: str | os.PathLike[str] | None,
+    options: dict[str, Any],
+    meta: pd.DataFrame,
+) -> Any:
     from ._keys import resolve_keys
 
     for name in ("checkpoint", "session", "progress", "mode", "stop", "webhook"):
         if name in options:
-            raise ConfigError(f"asa_bulk.dask.fetch_products does not take {name}=")
+            raise ConfigError(f"asa_bulk.dask.{_NAMES[kind]} does not take {name}=")
     if options.get("max_credits") is not None:
         # Each partition would get the whole budget: N partitions could spend N times it.
         raise ConfigError(
             "max_credits is not enforced across a cluster yet (each partition would get the "
-            "whole budget); estimate with a dry run, or run with fetch_products on one machine"
+            "whole budget); estimate with a dry run, or run on one machine"
         )
     if column not in ddf.columns:
         raise ConfigError(f"the Dask DataFrame has no column {column!r}")
     key_ids = tuple(key.key_id for key in resolve_keys(keys, env_file=env_file))
-    folder = None if checkpoint_dir is None else str(Path(checkpoint_dir))
-    if folder is not None:
+    folder = None if checkpoint_dir is None else str(checkpoint_dir)
+    if folder is not None and not _is_url(folder):
         Path(folder).mkdir(parents=True, exist_ok=True)
-    meta = empty_frame(raw=bool(options.get("raw", False)))
     meta.index = ddf._meta.index[:0]
     return ddf.map_partitions(
         _partition,
+        kind=kind,
         column=column,
         key_ids=key_ids,
         job=uuid.uuid4().hex,  # retirements are this job's: a later one tries the key again
@@ -95,9 +137,12 @@ def fetch_products(
     )
 
 
+_NAMES = {"products": "fetch_products", "search": "search"}
+
+
 class DaskLease:
     """Key leases of one partition task: a ``distributed.Lock`` per key id, and an Event per
-    key id that marks it retired for the whole job."""
+    job and key id that marks it retired for the whole job."""
 
     def __init__(self, key_ids: Sequence[str], *, share: int, job: str) -> None:
         import distributed
@@ -160,6 +205,7 @@ class DaskLease:
 def _partition(
     frame: pd.DataFrame,
     *,
+    kind: str,
     column: str,
     key_ids: tuple[str, ...],
     job: str,
@@ -170,34 +216,68 @@ def _partition(
     from distributed import get_client
 
     digest = partition_digest(frame, column)
-    checkpoint = (
-        Path(folder) / f"part-{digest}.sqlite"
-        if folder is not None
-        else temporary_checkpoint(digest)
-    )
     client: Any = get_client()
     threads = max(1, sum(client.nthreads().values()))
     lease = DaskLease(key_ids, share=math.floor(len(key_ids) / threads) or 1, job=job)
-    out: pd.DataFrame | None = None
+    with _partition_checkpoint(folder, digest) as checkpoint:
+        return _with_leases(kind, frame, column, lease, checkpoint, env_file, options)
+
+
+@contextlib.contextmanager
+def _partition_checkpoint(folder: str | None, digest: str) -> Iterator[Path]:
+    """The partition's checkpoint as a local file: in ``folder`` (a shared volume); or copied
+    from and back to an fsspec URL (``s3://…``: what it held when the task began is not paid
+    for again, what a crash kept from uploading is); or a temporary one, for this task only."""
+    name = f"part-{digest}.sqlite"
+    if folder is not None and not _is_url(folder):
+        yield Path(folder) / name
+        return
+    local = temporary_checkpoint(digest)
+    remote = None
+    if folder is not None:
+        import fsspec
+
+        remote = folder.rstrip("/") + "/" + name
+        fs, path = fsspec.core.url_to_fs(remote)
+        if fs.exists(path):
+            fs.get(path, str(local))
     try:
-        while True:
-            if not lease.acquire():
-                break  # every key retired: the rows left stay skipped
-            try:
-                out = fetch_partition(
-                    frame, lease, column=column, checkpoint=checkpoint, env_file=env_file, **options
-                )
-            finally:
-                lease.release()
-            if not _needs_other_keys(out):
-                break
-        if out is None:
-            out = _all_skipped(frame, column, checkpoint, env_file, options)
-        return out
+        yield local
     finally:
-        if folder is None:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{checkpoint}{suffix}").unlink(missing_ok=True)
+        if remote is not None and local.exists():
+            fs.put(str(local), path)  # the WAL is folded in: the store was closed
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{local}{suffix}").unlink(missing_ok=True)
+
+
+def _is_url(folder: str) -> bool:
+    return "://" in folder
+
+
+def _with_leases(
+    kind: str,
+    frame: pd.DataFrame,
+    column: str,
+    lease: DaskLease,
+    checkpoint: Path,
+    env_file: str | None,
+    options: dict[str, Any],
+) -> pd.DataFrame:
+    """Run the partition on leased keys until no row waits for another key."""
+    out: pd.DataFrame | None = None
+    while lease.acquire():  # False: every key retired, the rows left stay skipped
+        run = fetch_partition if kind == "products" else search_partition
+        try:
+            out = run(
+                frame, lease, column=column, checkpoint=checkpoint, env_file=env_file, **options
+            )
+        finally:
+            lease.release()
+        if not _needs_other_keys(out):
+            break
+    if out is None:
+        out = _all_skipped(kind, frame, column, checkpoint, env_file, options)
+    return out
 
 
 def _needs_other_keys(out: pd.DataFrame) -> bool:
@@ -206,28 +286,24 @@ def _needs_other_keys(out: pd.DataFrame) -> bool:
 
 
 def _all_skipped(
-    frame: pd.DataFrame, column: str, checkpoint: Path, env_file: str | None, options: Any
+    kind: str,
+    frame: pd.DataFrame,
+    column: str,
+    checkpoint: Path,
+    env_file: str | None,
+    options: Any,
 ) -> pd.DataFrame:
     """Every key of the job is retired: the rows come back ``skipped`` (``no_usable_keys``)
     without a request, as in one process (rows an earlier attempt finished keep theirs)."""
     import asyncio
 
-    from ._api import fetch_products_sync
-
     stop = asyncio.Event()
     stop.set()  # nothing is sent
-    items = frame[[c for c in (column, "domain", "language", "country") if c in frame.columns]]
-    out = fetch_products_sync(
-        items.rename(columns={column: "asin"}),
-        checkpoint=checkpoint,
-        env_file=env_file,
-        progress=False,
-        stop=stop,
-        **options,
+    out = lookup(
+        kind, frame, column, checkpoint=checkpoint, env_file=env_file, stop=stop, **options
     )
     out.attrs.pop("run", None)
     skipped = out["status"] == "skipped"
     out.loc[skipped, "error"] = NO_KEYS
     out.loc[skipped, "error_message"] = "every API key of the job was retired (401)"
-    out.index = frame.index
     return out

@@ -25,7 +25,7 @@ import pandas as pd
 from ._envfile import DEFAULT_ENV_FILE
 from ._errors import ConfigError
 
-__all__ = ["KeyLease", "StaticLease", "fetch_partition", "partition_digest"]
+__all__ = ["KeyLease", "StaticLease", "fetch_partition", "partition_digest", "search_partition"]
 
 #: Rows skipped for this reason had their keys retired under them: other keys may take them.
 NO_KEYS = "no_usable_keys"
@@ -52,10 +52,14 @@ class StaticLease:
         self.retired[key_id] = reason
 
 
+#: The per-row columns each kind of lookup reads beside its item column.
+ROW_OPTIONS = {"products": ("domain", "language", "country"), "search": ("domain", "sort_by")}
+
+
 def partition_digest(frame: pd.DataFrame, column: str) -> str:
     """A stable name for a partition's content (its index and lookup columns): a retried or
     recomputed partition finds its own checkpoint by it."""
-    wanted = [c for c in (column, "domain", "language", "country") if c in frame.columns]
+    wanted = [c for c in (column, "domain", "language", "country", "sort_by") if c in frame.columns]
     hashed = pd.util.hash_pandas_object(frame[wanted], index=True).to_numpy()
     return hashlib.sha256(hashed.tobytes()).hexdigest()[:32]
 
@@ -77,7 +81,32 @@ def fetch_partition(
     answers 401 is reported to the lease; rows it leaves ``skipped`` (``no_usable_keys``)
     can be sent again with other keys by calling this again with the same checkpoint.
     """
-    from ._api import fetch_products_sync
+    return _run("products", frame, lease, column, checkpoint, env_file, options)
+
+
+def search_partition(
+    frame: pd.DataFrame,
+    lease: KeyLease,
+    *,
+    column: str = "query",
+    checkpoint: str | os.PathLike[str] | None = None,
+    env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE,
+    **options: Any,
+) -> pd.DataFrame:
+    """:func:`fetch_partition` for keyword searches: the rows of :func:`asa_bulk.search`
+    (a row per result card), each labelled with its query's index label."""
+    return _run("search", frame, lease, column, checkpoint, env_file, options)
+
+
+def _run(
+    kind: str,
+    frame: pd.DataFrame,
+    lease: KeyLease,
+    column: str,
+    checkpoint: str | os.PathLike[str] | None,
+    env_file: str | os.PathLike[str] | None,
+    options: dict[str, Any],
+) -> pd.DataFrame:
     from ._keys import resolve_keys
 
     if column not in frame.columns:
@@ -91,14 +120,26 @@ def fetch_partition(
             f"this worker has none of the leased keys ({', '.join(sorted(wanted))}) in its "
             "environment or .env: every worker needs the workspace's keys (ASA_API_KEYS)"
         )
-    items = frame[[c for c in (column, "domain", "language", "country") if c in frame.columns]]
-    items = items.rename(columns={column: "asin"})
-    out = fetch_products_sync(
-        items, keys=keys, checkpoint=checkpoint, env_file=env_file, progress=False, **options
+    out = lookup(
+        kind, frame, column, keys=keys, checkpoint=checkpoint, env_file=env_file, **options
     )
     run = out.attrs.pop("run", None) or {}
     for key_id, reason in (run.get("retired_keys") or {}).items():
         lease.retire(key_id, str(reason))
+    return out
+
+
+def lookup(kind: str, frame: pd.DataFrame, column: str, **options: Any) -> pd.DataFrame:
+    """``fetch_products_sync`` or ``search_sync`` on a partition's rows, labelled like them."""
+    from ._api import fetch_products_sync, search_sync
+
+    item = "asin" if kind == "products" else "query"
+    items = frame[[column, *(c for c in ROW_OPTIONS[kind] if c in frame.columns)]]
+    items = items.rename(columns={column: item})
+    if kind == "search":
+        found: pd.DataFrame = search_sync(items, progress=False, **options)
+        return found
+    out = fetch_products_sync(items, progress=False, **options)
     out.index = frame.index
     return out
 

@@ -52,8 +52,10 @@ def catalogue(n: int, partitions: int) -> Any:
     asins = [f"B0{i:08d}" for i in range(n)]
     asins[5] = "not an asin"
     asins[7] = asins[3]  # a duplicate
-    frame = pd.DataFrame({"asin": asins, "sku": [f"sku-{i}" for i in range(n)]},
-                         index=pd.Index([f"row-{i}" for i in range(n)], name="row"))  # fmt: skip
+    frame = pd.DataFrame(
+        {"asin": asins, "sku": [f"sku-{i}" for i in range(n)]},
+        index=pd.Index([f"row-{i}" for i in range(n)], name="row"),
+    )
     return dd.from_pandas(frame, npartitions=partitions, sort=False)
 
 
@@ -132,9 +134,12 @@ def test_no_key_travels_in_the_graph_or_shows_in_worker_logs(
 ) -> None:
     sandbox.revoke(KEYS[5][1])  # a retirement logs a line on the worker
     out = asa_bulk.dask.fetch_products(
-        catalogue(40, 2), keys=KEYS[5], base_url=sandbox.base_url, checkpoint_dir=tmp_path,
+        catalogue(40, 2),
+        keys=KEYS[5],
+        base_url=sandbox.base_url,
+        checkpoint_dir=tmp_path,
         env_file=None,
-    )  # fmt: skip
+    )
     import cloudpickle
 
     graph = cloudpickle.dumps(dict(out.__dask_graph__()))  # what is shipped to the workers
@@ -184,3 +189,84 @@ def test_a_killed_worker_loses_no_row_and_rebills_no_finished_one(
         # can be paid again; everything it had finished was in its partition's checkpoint.
         assert len(twice) <= 2 * 4
     cluster.wait_for_workers(2, timeout=60)  # the nanny restarted it
+
+
+def test_search_runs_partition_for_partition_with_each_card_under_its_query(
+    cluster: Any, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    queries = pd.DataFrame(
+        {"query": ["usb c cable", "", "desk lamp", "mouse pad"]},
+        index=pd.Index(["q0", "q1", "q2", "q3"], name="q"),
+    )
+    ddf = dd.from_pandas(queries, npartitions=2, sort=False)
+    out = asa_bulk.dask.search(
+        ddf,
+        keys=KEYS[1],
+        base_url=sandbox.base_url,
+        checkpoint_dir=tmp_path,
+        env_file=None,
+        pages=2,
+    )
+    frame = out.compute()
+    alone = asa_bulk.search_sync(
+        queries, pages=2, keys=KEYS[1], base_url=sandbox.base_url, progress=False, env_file=None
+    )
+    own = ["fetched_at", "attempts", "key_id", "request_id"]
+    # (dask keeps a string index as its own string dtype: the labels are what must match)
+    pd.testing.assert_frame_equal(
+        frame.drop(columns=own), alone.drop(columns=own), check_index_type=False
+    )
+    assert frame.loc["q1", "status"] == "invalid"
+    assert set(frame.index) == {"q0", "q1", "q2", "q3"}
+
+
+def test_a_key_revoked_mid_run_is_not_used_again_beyond_its_requests_in_flight(
+    cluster: Any, tmp_path: Path
+) -> None:
+    import threading
+    import time
+
+    with serve_in_thread(**sandbox_settings(fixed_latency=0.02)) as sb:
+        out = asa_bulk.dask.fetch_products(
+            catalogue(400, 8),
+            keys=KEYS[2][:3],
+            base_url=sb.base_url,
+            checkpoint_dir=tmp_path,
+            env_file=None,
+            concurrency=2,
+            rps=1000,
+        )
+        revoked: dict[str, int] = {}
+
+        def revoke_when_busy() -> None:
+            while sum(sb.stats.requests_by_key.values()) < 80:
+                time.sleep(0.005)
+            key_id = sb.revoke(KEYS[2][0])
+            revoked[key_id] = sb.stats.requests_by_key.get(key_id, 0)
+
+        watcher = threading.Thread(target=revoke_when_busy, daemon=True)
+        watcher.start()
+        frame = out.compute()
+        watcher.join(timeout=30)
+        ((key_id, before),) = revoked.items()
+        assert (frame["status"].isin(["ok", "invalid"])).all()  # its rows went to other keys
+        after = sb.stats.requests_by_key.get(key_id, 0)
+        assert after - before <= 2 + 2  # those in flight, then one round of 401s at most
+
+
+def test_checkpoints_can_live_at_an_fsspec_url(
+    cluster: Any, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    url = f"file://{tmp_path}/remote"
+    (tmp_path / "remote").mkdir()
+    ddf = catalogue(60, 3)
+    first = asa_bulk.dask.fetch_products(
+        ddf, keys=KEYS[1], base_url=sandbox.base_url, checkpoint_dir=url, env_file=None
+    ).compute()
+    assert len(list((tmp_path / "remote").glob("part-*.sqlite"))) == 3  # uploaded
+    billed = dict(sandbox.stats.billed)
+    again = asa_bulk.dask.fetch_products(
+        ddf, keys=KEYS[1], base_url=sandbox.base_url, checkpoint_dir=url, env_file=None
+    ).compute()
+    assert sandbox.stats.billed == billed  # every row came from the checkpoints
+    assert again["asin"].tolist() == first["asin"].tolist()
