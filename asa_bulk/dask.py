@@ -117,6 +117,7 @@ def _map(
         )
     if column not in ddf.columns:
         raise ConfigError(f"the Dask DataFrame has no column {column!r}")
+    _check_options(kind, options)  # here, not in every worker at compute time
     key_ids = tuple(key.key_id for key in resolve_keys(keys, env_file=env_file))
     folder = None if checkpoint_dir is None else str(checkpoint_dir)
     if folder is not None and not _is_url(folder):
@@ -138,6 +139,22 @@ def _map(
 
 
 _NAMES = {"products": "fetch_products", "search": "search"}
+#: What search takes beside the options of fetch_products that apply to it.
+_SEARCH_ONLY = ("pages", "start_page", "sort_by")
+
+
+def _check_options(kind: str, options: dict[str, Any]) -> None:
+    """Unknown option names and bad values are a ConfigError before anything is scheduled."""
+    from ._options import OPTIONS, SETTING_NAMES
+    from ._settings import resolve_settings
+
+    known = set(OPTIONS) | (set(_SEARCH_ONLY) if kind == "search" else set())
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown option(s) for asa_bulk.dask.{_NAMES[kind]}: {', '.join(unknown)}"
+        )
+    resolve_settings({k: v for k, v in options.items() if k in SETTING_NAMES}, env_file=None)
 
 
 class DaskLease:

@@ -129,6 +129,22 @@ def test_a_budget_is_refused_rather_than_given_to_every_partition(sandbox: Sandb
         asa_bulk.dask.fetch_products(catalogue(10, 2), keys=KEYS[1], max_credits=100)
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"concurency": 3}, "unknown option"),
+        ({"concurrency": -1}, "concurrency"),
+        ({"timeout": float("nan")}, "timeout"),
+        ({"checkpoint": "x.sqlite"}, "does not take checkpoint"),
+    ],
+)
+def test_bad_options_are_refused_before_anything_is_scheduled(
+    options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(asa_bulk.ConfigError, match=message):
+        asa_bulk.dask.fetch_products(catalogue(10, 2), keys=KEYS[1], **options)
+
+
 def test_no_key_travels_in_the_graph_or_shows_in_worker_logs(
     cluster: Any, sandbox: Sandbox, tmp_path: Path
 ) -> None:
