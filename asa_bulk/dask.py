@@ -38,15 +38,9 @@ import pandas as pd
 from ._envfile import DEFAULT_ENV_FILE
 from ._errors import ConfigError
 from ._frame import empty_frame
+from ._records import CREDITS_PER_REQUEST
 from ._search_frame import empty_search_frame
-from .partitions import (
-    NO_KEYS,
-    fetch_partition,
-    lookup,
-    partition_digest,
-    search_partition,
-    temporary_checkpoint,
-)
+from .partitions import NO_KEYS, lookup, partition_digest, run_partition, temporary_checkpoint
 
 __all__ = ["DaskLease", "fetch_products", "search"]
 
@@ -109,12 +103,6 @@ def _map(
     for name in ("checkpoint", "session", "progress", "mode", "stop", "webhook"):
         if name in options:
             raise ConfigError(f"asa_bulk.dask.{_NAMES[kind]} does not take {name}=")
-    if options.get("max_credits") is not None:
-        # Each partition would get the whole budget: N partitions could spend N times it.
-        raise ConfigError(
-            "max_credits is not enforced across a cluster yet (each partition would get the "
-            "whole budget); estimate with a dry run, or run on one machine"
-        )
     if column not in ddf.columns:
         raise ConfigError(f"the Dask DataFrame has no column {column!r}")
     _check_options(kind, options)  # here, not in every worker at compute time
@@ -219,6 +207,41 @@ class DaskLease:
             self._locks[kid].release()
 
 
+class JobBudget:
+    """``max_credits`` for a whole job: a ``distributed.Variable`` of the credits left, taken
+    and given back under a ``distributed.Lock``. A task takes the most its partition could
+    cost (every row billed), runs with that as its own ``max_credits``, and gives back what
+    its run did not count as spent; a task that fails gives nothing back."""
+
+    def __init__(self, job: str, max_credits: int) -> None:
+        import distributed
+
+        variable: Any = distributed.Variable  # untyped
+        lock: Any = distributed.Lock
+        self._left = variable(f"asa-bulk-budget-{job}")
+        self._lock = lock(f"asa-bulk-budget-lock-{job}")
+        self._max = int(max_credits)
+
+    def _remaining(self) -> int:
+        try:
+            return int(self._left.get(timeout=0))
+        except TimeoutError:  # nothing taken yet in this job
+            return self._max
+
+    def take(self, worst: int) -> int:
+        with self._lock:
+            left = self._remaining()
+            grant = max(0, min(left, worst))
+            self._left.set(left - grant)
+        return grant
+
+    def give_back(self, credits: int) -> None:
+        if credits <= 0:
+            return
+        with self._lock:
+            self._left.set(self._remaining() + credits)
+
+
 def _partition(
     frame: pd.DataFrame,
     *,
@@ -237,7 +260,7 @@ def _partition(
     threads = max(1, sum(client.nthreads().values()))
     lease = DaskLease(key_ids, share=math.floor(len(key_ids) / threads) or 1, job=job)
     with _partition_checkpoint(folder, digest) as checkpoint:
-        return _with_leases(kind, frame, column, lease, checkpoint, env_file, options)
+        return _with_leases(kind, job, frame, column, lease, checkpoint, env_file, options)
 
 
 @contextlib.contextmanager
@@ -273,6 +296,7 @@ def _is_url(folder: str) -> bool:
 
 def _with_leases(
     kind: str,
+    job: str,
     frame: pd.DataFrame,
     column: str,
     lease: DaskLease,
@@ -282,14 +306,22 @@ def _with_leases(
 ) -> pd.DataFrame:
     """Run the partition on leased keys until no row waits for another key."""
     out: pd.DataFrame | None = None
+    max_credits = options.get("max_credits")
+    budget = None if max_credits is None else JobBudget(job, max_credits)
+    pages = int(options.get("pages", 1)) if kind == "search" else 1
+    worst = CREDITS_PER_REQUEST * len(frame) * pages
     while lease.acquire():  # False: every key retired, the rows left stay skipped
-        run = fetch_partition if kind == "products" else search_partition
+        grant = budget.take(worst) if budget is not None else None
+        spent = grant  # until the run says otherwise: a failed task gives nothing back
         try:
-            out = run(
-                frame, lease, column=column, checkpoint=checkpoint, env_file=env_file, **options
+            run_options = options if grant is None else {**options, "max_credits": grant}
+            out, spent = run_partition(
+                kind, frame, lease, column, checkpoint, env_file, run_options
             )
         finally:
             lease.release()
+            if budget is not None and grant is not None and spent is not None:
+                budget.give_back(grant - spent)
         if not _needs_other_keys(out):
             break
     if out is None:
@@ -316,7 +348,7 @@ def _all_skipped(
 
     stop = asyncio.Event()
     stop.set()  # nothing is sent
-    out = lookup(
+    out, _ = lookup(
         kind, frame, column, checkpoint=checkpoint, env_file=env_file, stop=stop, **options
     )
     out.attrs.pop("run", None)

@@ -107,6 +107,21 @@ def _run(
     env_file: str | os.PathLike[str] | None,
     options: dict[str, Any],
 ) -> pd.DataFrame:
+    out, _ = run_partition(kind, frame, lease, column, checkpoint, env_file, options)
+    return out
+
+
+def run_partition(
+    kind: str,
+    frame: pd.DataFrame,
+    lease: KeyLease,
+    column: str,
+    checkpoint: str | os.PathLike[str] | None,
+    env_file: str | os.PathLike[str] | None,
+    options: dict[str, Any],
+) -> tuple[pd.DataFrame, int]:
+    """The partition's frame, and the credits its run counts as spent (billed answers, and
+    those that may have been billed without arriving: what a shared budget must charge)."""
     from ._keys import resolve_keys
 
     if column not in frame.columns:
@@ -120,28 +135,45 @@ def _run(
             f"this worker has none of the leased keys ({', '.join(sorted(wanted))}) in its "
             "environment or .env: every worker needs the workspace's keys (ASA_API_KEYS)"
         )
-    out = lookup(
+    out, spent = lookup(
         kind, frame, column, keys=keys, checkpoint=checkpoint, env_file=env_file, **options
     )
     run = out.attrs.pop("run", None) or {}
     for key_id, reason in (run.get("retired_keys") or {}).items():
         lease.retire(key_id, str(reason))
-    return out
+    return out, spent
 
 
-def lookup(kind: str, frame: pd.DataFrame, column: str, **options: Any) -> pd.DataFrame:
-    """``fetch_products_sync`` or ``search_sync`` on a partition's rows, labelled like them."""
-    from ._api import fetch_products_sync, search_sync
+#: The options that belong to one call of the Client, not to the Client itself.
+_CALL_OPTIONS = {"products": ("raw", "stop"), "search": ("pages", "start_page", "sort_by", "stop")}
+
+
+def lookup(kind: str, frame: pd.DataFrame, column: str, **options: Any) -> tuple[pd.DataFrame, int]:
+    """A partition's rows looked up on one Client (products, or searches), labelled like
+    them, and the credits the Client's budget counted as spent."""
+    from ._api import _blocking
 
     item = "asin" if kind == "products" else "query"
     items = frame[[column, *(c for c in ROW_OPTIONS[kind] if c in frame.columns)]]
     items = items.rename(columns={column: item})
-    if kind == "search":
-        found: pd.DataFrame = search_sync(items, progress=False, **options)
-        return found
-    out = fetch_products_sync(items, progress=False, **options)
-    out.index = frame.index
-    return out
+    call = {name: options.pop(name) for name in _CALL_OPTIONS[kind] if name in options}
+    options.pop("progress", None)
+    return _blocking(_lookup)(kind, items, frame.index, call, options)
+
+
+async def _lookup(
+    kind: str, items: pd.DataFrame, index: pd.Index, call: dict[str, Any], options: dict[str, Any]
+) -> tuple[pd.DataFrame, int]:
+    from ._client import Client
+
+    async with Client(progress=False, **options) as client:
+        if kind == "search":
+            out = await client.search(items, **call)
+        else:
+            out = await client.products(items, **call)
+            out.index = index
+        spent = client._state().budget.spent
+    return out, spent
 
 
 def temporary_checkpoint(digest: str) -> Path:

@@ -124,9 +124,13 @@ def test_every_key_revoked_skips_the_rows_and_the_job_completes(
     assert (valid["error"] == "no_usable_keys").all()
 
 
-def test_a_budget_is_refused_rather_than_given_to_every_partition(sandbox: Sandbox) -> None:
-    with pytest.raises(asa_bulk.ConfigError, match="max_credits is not enforced"):
-        asa_bulk.dask.fetch_products(catalogue(10, 2), keys=KEYS[1], max_credits=100)
+def test_max_credits_holds_for_the_whole_job(
+    cluster: Any, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    frame = run(sandbox, catalogue(200, 8), 1, tmp_path, max_credits=240)
+    assert sandbox.stats.credits_used <= 240  # the job's, not each partition's
+    assert (frame["status"] == "ok").sum() >= 24  # partitions gave back what they did not use
+    assert set(frame.loc[frame["status"] == "skipped", "error"]) <= {"budget_exhausted"}
 
 
 @pytest.mark.parametrize(
