@@ -24,7 +24,8 @@ def _shown(url: str) -> str:
     return redact(re.sub(r"[?#].*", "…", url))
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """``localhost``, or an address in 127.0.0.0/8 or ``::1``."""
     if host == "localhost":
         return True
     try:
@@ -67,7 +68,7 @@ def check_base_url(url: object, allow_insecure_http: bool) -> str:
         _ = parts.port  # parsed on access: a malformed or out-of-range port raises
     except ValueError:
         raise ConfigError(f"base_url has a malformed port: {_shown(url)!r}") from None
-    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not allow_insecure_http and not is_loopback(parts.hostname):
         raise ConfigError(
             f"base_url {_shown(url)!r} is plain http to another machine: the API key would cross "
             "the network unencrypted. Use https, or opt in with allow_insecure_http=True "

@@ -22,7 +22,7 @@ import aiohttp
 from ._clock import Clock
 from ._keypool import KeyPool, KeySlot, NoUsableKeys, WorkspaceStopped
 from ._limits import parse_retry_after
-from ._lookup import USER_AGENT, clean_text, decode_body, error_fields
+from ._lookup import authorized, clean_text, decode_body, error_fields
 from ._policy import Action, RetryPolicy, classify
 from ._settings import Settings
 
@@ -179,12 +179,8 @@ class BatchApi:
         json: dict[str, Any] | None,
     ) -> tuple[Reply, float | None]:
         settings = self._settings
-        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         query = dict(params or {})
-        if settings.auth == "query":
-            query["api_key"] = slot.key.secret
-        else:
-            headers["Authorization"] = f"Bearer {slot.key.secret}"
+        headers = authorized(query, slot.key, settings.auth)
         self.sent += 1
         try:
             async with self._session.request(

@@ -133,7 +133,7 @@ class BatchBook:
     def release_unneeded(self) -> None:
         """Stop polling the batches no row of this run waits on any more (an earlier run's,
         say): they stay open in the ledger for a run that wants them."""
-        for batch in [b for b in self.open if not b.finished and not b.awaited - b.settled]:
+        for batch in [b for b in self.open if not b.finished and not b.waits]:
             logger.info("batch %s left for a later run: no row here needs it", batch.batch_id)
             self.drop(batch)
 

@@ -21,6 +21,7 @@ from ._options import MODES
 from ._ordered import Body, Slot
 from ._records import ResultRecord
 from ._runner import RecordSink
+from ._values import one_of
 
 if TYPE_CHECKING:
     from ._client import _OpenState
@@ -32,8 +33,7 @@ BATCH_COLUMN = "batch_id"
 def check_mode(mode: object, *, has_checkpoint: bool) -> bool:
     """True for batch mode; a :class:`ConfigError` for a mode that is not one, or batch mode
     without a checkpoint (nothing would remember a batch across an interrupt)."""
-    if mode not in MODES:
-        raise ConfigError(f"mode must be 'sync' or 'batch', got {mode!r}")
+    one_of("mode", mode, MODES)
     if mode == "batch" and not has_checkpoint:
         raise ConfigError(
             "mode='batch' needs a checkpoint (checkpoint='job.sqlite', --checkpoint): a batch "

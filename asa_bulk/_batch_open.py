@@ -53,6 +53,11 @@ class OpenBatch:
         return self.entry.batch_id
 
     @property
+    def waits(self) -> bool:
+        """Whether a row of this run still waits for one of its results."""
+        return any(request not in self.settled for request in self.awaited)
+
+    @property
     def size(self) -> int:
         return len(self.entry.requests)
 

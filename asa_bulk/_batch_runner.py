@@ -259,7 +259,7 @@ class BatchRunner:
     def _frees_window(self) -> bool:
         """Whether something running will answer rows the reader waits for."""
         retrying = self._retries is not None and self._retries.busy
-        return retrying or any(not b.finished and b.awaited - b.settled for b in self._book.open)
+        return retrying or any(not b.finished and b.waits for b in self._book.open)
 
     def _frees_credits(self) -> bool:
         """Whether something running will give budget back (its unbilled results)."""

@@ -39,6 +39,7 @@ from ._search import CARDS_PER_PAGE, SEARCH
 from ._search_inputs import MAX_PAGE
 from ._settings import DEFAULT_CONCURRENCY, DEFAULT_RPS, Settings, resolve_settings
 from ._stream import ResultStream
+from ._values import flag
 
 if TYPE_CHECKING:
     from ._checkpoint import CheckpointStore
@@ -113,11 +114,7 @@ class Client:
         self.progress = progress
         self._checkpoint = checkpoint
         self._allow_origin_change = allow_origin_change
-        if not isinstance(repost_unconfirmed, bool):
-            raise ConfigError(
-                f"repost_unconfirmed must be True or False, got {repost_unconfirmed!r}"
-            )
-        self._repost_unconfirmed = repost_unconfirmed
+        self._repost_unconfirmed = flag("repost_unconfirmed", repost_unconfirmed)
         if webhook is not None and not callable(getattr(webhook, "watch", None)):
             raise ConfigError(
                 "webhook must be a running asa_bulk.webhooks.receiver(...), "

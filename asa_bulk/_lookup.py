@@ -126,12 +126,18 @@ def build_request(
 ) -> tuple[str, dict[str, str], dict[str, str]]:
     """(url, params, headers) for one request, to whichever endpoint it belongs."""
     params = request.params()
+    return base_url + request.path, params, authorized(params, key, auth)
+
+
+def authorized(params: dict[str, str], key: ApiKey, auth: AuthMode) -> dict[str, str]:
+    """The headers of any request to the API with ``key``; with ``auth="query"`` the key goes
+    into ``params`` (changed in place) instead of an Authorization header."""
     headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
     if auth == "query":
         params["api_key"] = key.secret
     else:
         headers["Authorization"] = f"Bearer {key.secret}"
-    return base_url + request.path, params, headers
+    return headers
 
 
 async def lookup(

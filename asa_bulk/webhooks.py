@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from ._baseurl import is_loopback
 from ._errors import ConfigError
 from ._log import get_logger
 
@@ -153,7 +154,7 @@ def _check_url(url: str) -> str:
     parts = urlsplit(url) if isinstance(url, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"webhook url must be an https:// URL, got {url!r}")
-    if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ConfigError(
             f"webhook url {url!r} is plain http to another machine: the service posts results "
             "only to https"

@@ -247,10 +247,7 @@ class Crash(Exception):
     """Stands for the process dying at one exact point."""
 
 
-async def test_a_crash_after_the_post_resumes_polling_and_never_reposts(
-    sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    cp = tmp_path / "cp.sqlite"
+def crash_after_recording_the_id(monkeypatch: pytest.MonkeyPatch) -> None:
     recorded = BatchLedger.posted
 
     def posted_then_crash(self: BatchLedger, *args: Any, **kwargs: Any) -> None:
@@ -258,6 +255,20 @@ async def test_a_crash_after_the_post_resumes_polling_and_never_reposts(
         raise Crash
 
     monkeypatch.setattr(BatchLedger, "posted", posted_then_crash)
+
+
+def crash_before_recording_the_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    def crash(self: BatchLedger, *args: Any, **kwargs: Any) -> None:
+        raise Crash
+
+    monkeypatch.setattr(BatchLedger, "posted", crash)
+
+
+async def test_a_crash_after_the_post_resumes_polling_and_never_reposts(
+    sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cp = tmp_path / "cp.sqlite"
+    crash_after_recording_the_id(monkeypatch)
     with pytest.raises(Crash):
         await fetch(sb, asins(30), cp)
     monkeypatch.undo()
@@ -274,10 +285,7 @@ async def test_a_crash_between_post_and_record_is_reconciled_from_the_list(
 ) -> None:
     cp = tmp_path / "cp.sqlite"
 
-    def crash(self: BatchLedger, *args: Any, **kwargs: Any) -> None:
-        raise Crash
-
-    monkeypatch.setattr(BatchLedger, "posted", crash)
+    crash_before_recording_the_id(monkeypatch)
     with pytest.raises(Crash):
         await fetch(sb, asins(30), cp)
     monkeypatch.undo()
@@ -313,10 +321,7 @@ async def test_an_unprovable_lost_post_stops_until_repost_is_allowed(
 ) -> None:
     cp = tmp_path / "cp.sqlite"
 
-    def crash(self: BatchLedger, *args: Any, **kwargs: Any) -> None:
-        raise Crash
-
-    monkeypatch.setattr(BatchLedger, "posted", crash)
+    crash_before_recording_the_id(monkeypatch)
     with pytest.raises(Crash):
         await fetch(sb, asins(4), cp)
     monkeypatch.undo()
@@ -525,13 +530,7 @@ async def test_a_batch_the_service_no_longer_knows_is_kept_and_not_resent_unless
 ) -> None:
     cp = tmp_path / "cp.sqlite"
     first = await sandbox_factory(batch_start_delay=1e9)
-    recorded = BatchLedger.posted
-
-    def posted_then_crash(self: BatchLedger, *args: Any, **kwargs: Any) -> None:
-        recorded(self, *args, **kwargs)
-        raise Crash
-
-    monkeypatch.setattr(BatchLedger, "posted", posted_then_crash)
+    crash_after_recording_the_id(monkeypatch)
     with pytest.raises(Crash):
         await fetch(first, asins(3), cp)
     monkeypatch.undo()
@@ -850,3 +849,16 @@ async def test_an_interrupt_while_the_post_is_on_the_wire_keeps_its_id(
     df = await fetch(sb, asins(20, 1000), cp)
     assert (df["status"] == "ok").all()
     assert sb.stats.batches_created == 1
+
+
+def test_the_progress_bar_shows_items_processed_across_open_batches() -> None:
+    from asa_bulk._progress import ProgressBar, Total
+
+    bar = ProgressBar(enabled=True, total=Total(10), keys=2)
+    try:
+        bar.batches(3, 10, 1)
+        assert "batched=3/10 in 1" in str(bar._bar.postfix)
+        bar.batches(0, 0, 0)  # no batch open: the field goes
+        assert "batched" not in str(bar._bar.postfix)
+    finally:
+        bar.close()
